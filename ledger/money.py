@@ -1,0 +1,46 @@
+"""Exact money values: parse provider amounts into ``Decimal`` and format them back.
+
+Accepts what JSON gives (``str``, ``int``, ``Decimal``) and refuses ``float`` outright, so a
+binary float can never sneak into an amount.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+
+class InvalidAmount(ValueError):
+    """A value that is not an exact, finite decimal amount."""
+
+
+def to_decimal(value: Any) -> Decimal:
+    """Parse an amount from a JSON string, JSON number (``Decimal``/``int``) or ``Decimal``."""
+    if isinstance(value, bool) or value is None:
+        raise InvalidAmount(f"not an amount: {value!r}")
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, int):
+        result = Decimal(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        if not text:
+            raise InvalidAmount("empty amount")
+        try:
+            result = Decimal(text)
+        except InvalidOperation:
+            raise InvalidAmount(f"not a decimal amount: {value!r}") from None
+    else:
+        # float included on purpose: by the time a float exists, the digits are already lost.
+        raise InvalidAmount(f"amount must be a decimal string or JSON number, got {type(value).__name__}")
+    if not result.is_finite():
+        raise InvalidAmount(f"amount is not finite: {value!r}")
+    return result
+
+
+def fmt(amount: Decimal) -> str:
+    """Canonical decimal string: plain notation, no exponent, no trailing zeros ("0" for zero)."""
+    if amount == 0:
+        return "0"
+    text = format(amount.normalize(), "f")
+    return text

@@ -1,0 +1,1 @@
+"""One module per ``tally`` sub-command; each exposes ``register(subparsers)``."""

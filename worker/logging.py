@@ -1,0 +1,110 @@
+"""Logging set up once: structlog for our lines, stdlib records (dramatiq, httpx) rendered alike.
+
+JSON lines off a TTY, readable lines on one. A redaction processor masks every configured
+secret value and any field whose name says it holds a credential, wherever it appears.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Iterable, MutableMapping
+from typing import Any
+
+import structlog
+
+_SENSITIVE_KEY = re.compile(
+    r"(secret|password|passwd|api[_-]?key|token|signature|authorization|cookie|digest)", re.I
+)
+_MASK = "***"
+
+
+class Redactor:
+    """structlog processor: mask known secret values and credential-named fields."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+
+    def _clean(self, value: Any) -> Any:
+        if isinstance(value, str):
+            for secret in self._secrets:
+                if secret in value:
+                    value = value.replace(secret, _MASK)
+            return value
+        if isinstance(value, dict):
+            return {k: self._clean_item(k, v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._clean(v) for v in value]
+        if isinstance(value, BaseException):
+            return self._clean(repr(value))
+        return value
+
+    def _clean_item(self, key: Any, value: Any) -> Any:
+        if isinstance(key, str) and _SENSITIVE_KEY.search(key) and value not in (None, ""):
+            return _MASK
+        return self._clean(value)
+
+    def __call__(
+        self, logger: Any, method: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        for key in list(event_dict):
+            event_dict[key] = self._clean_item(key, event_dict[key])
+        return event_dict
+
+
+def configure_logging(
+    level: str = "info",
+    fmt: str = "auto",
+    secrets: Iterable[str] = (),
+    stream: Any = None,
+) -> None:
+    """Configure structlog and the stdlib root logger once for the whole process."""
+    stream = stream or sys.stderr
+    as_json = fmt == "json" or (fmt == "auto" and not getattr(stream, "isatty", lambda: False)())
+    redactor = Redactor(secrets)
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        redactor,
+    ]
+    renderer: Any = (
+        structlog.processors.JSONRenderer(sort_keys=False, default=str)
+        if as_json
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared[:-2],
+            structlog.processors.StackInfoRenderer(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.processors.format_exc_info,
+            redactor,
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # httpx logs every request URL at INFO; ours already say what matters.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+
+
+def get_logger(name: str | None = None, **bound: Any) -> Any:
+    return structlog.get_logger(name).bind(**bound)

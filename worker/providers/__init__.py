@@ -1,0 +1,1 @@
+"""Payment gateway sources: one sub-package per provider (client, auth, payloads, sandbox)."""

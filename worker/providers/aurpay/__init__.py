@@ -1,0 +1,1 @@
+"""Aurpay: typed client, request/callback signing, payload validation and a local sandbox."""
