@@ -7,9 +7,14 @@ and fails under ``CI=true``: CI must never pass by skipping.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import subprocess
+import sys
+import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +24,20 @@ PG_START = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main s
 REDIS_START = (
     'redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no'
 )
+
+# The provider docs' example payloads live beside the repo (CI clones with ../shared beside it).
+SHARED_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+
+
+@pytest.fixture
+def aurpay_fixture() -> Callable[[str], object]:
+    """Load ``shared/fixtures/aurpay/<name>`` with Decimal-exact JSON (``ledger.jsonx``)."""
+    from ledger import jsonx
+
+    def load(name: str) -> object:
+        return jsonx.loads((SHARED_FIXTURES / "aurpay" / name).read_bytes())
+
+    return load
 
 
 def _service_missing(what: str, how: str) -> None:
@@ -73,6 +92,37 @@ def db_url(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
+def ledger_url(db_url: str) -> str:
+    """``db_url`` (SQLite and PostgreSQL) with the ledger schema migrated to head."""
+    from ledger.db import upgrade
+
+    upgrade(db_url)
+    return db_url
+
+
+@pytest.fixture
+def open_store() -> Iterator[Callable[..., object]]:
+    """``open_store(url, planner=None)`` → a LedgerStore on ``url``, closed after the test.
+
+    Without a planner the store posts no journal entries (a planner returning ``[]``).
+    """
+    from ledger.db import make_engine
+    from ledger.precision import PrecisionTable
+    from ledger.store import LedgerStore
+
+    stores: list[LedgerStore] = []
+
+    def open_(url: str, planner: Callable[..., list[object]] | None = None) -> LedgerStore:
+        store = LedgerStore(make_engine(url), PrecisionTable(), planner=planner or (lambda *_: []))
+        stores.append(store)
+        return store
+
+    yield open_
+    for store in stores:
+        store.close()
+
+
+@pytest.fixture
 def redis_namespace() -> Iterator[tuple[str, str]]:
     """(redis_url, a unique key namespace); every key under the namespace is deleted after."""
     import redis
@@ -101,3 +151,39 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: os.PathLike[str]) -
     for key in ("DATABASE_URL", "REDIS_URL"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """``worker.cli.main`` points the root logger at the current (captured) stderr; undo it so
+    a later test never logs into a stream pytest has already closed."""
+    import logging
+
+    import structlog
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    config = structlog.get_config()
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    structlog.configure(**config)
+
+
+@pytest.fixture
+def bean_check() -> Callable[[str], subprocess.CompletedProcess[str]]:
+    """Run the real ``bean-check`` on a ledger text; returns the finished process."""
+    exe = Path(sys.executable).parent / "bean-check"
+    found = str(exe) if exe.exists() else shutil.which("bean-check")
+    if found is None:
+        pytest.fail("bean-check not found: install the dev extras (beancount)")
+
+    def check(text: str) -> subprocess.CompletedProcess[str]:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "ledger.beancount"
+            path.write_text(text, encoding="utf-8")
+            return subprocess.run(
+                [found, str(path)], capture_output=True, text=True, check=False, timeout=120
+            )
+
+    return check

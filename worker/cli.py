@@ -12,6 +12,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from ledger.errors import LedgerError
 from worker.errors import TallyError
 
 COMMAND_MODULES = (
@@ -60,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings.tally_log_level, settings.tally_log_format, settings.secret_values()
         )
         return int(args.handler(args, settings) or 0)
-    except TallyError as exc:
+    except (TallyError, LedgerError) as exc:
         print(f"tally: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -104,7 +104,9 @@ def configure_logging(
     # httpx logs every request URL at INFO; ours already say what matters.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def get_logger(name: str | None = None, **bound: Any) -> Any:
-    return structlog.get_logger(name).bind(**bound)
+    """A lazy logger: safe at import time, it picks up ``configure_logging`` when first used."""
+    return structlog.get_logger(name, **bound)

@@ -1,0 +1,122 @@
+"""The ledger's hash chain: how each stored row is encoded and linked. Pure: this is the spec.
+
+Every row of the ledger, snapshot or journal entry, has a place ``seq`` (1, 2, 3, … with no gaps)
+in ONE global sequence, and two hashes:
+
+``content_hash`` (snapshots only)
+    ``sha256(canonical(payload)).hexdigest()`` where ``payload`` is the provider object exactly
+    as received, parsed with ``ledger.jsonx.loads`` (numbers keep their digits, strings stay
+    strings) and ``canonical`` is ``ledger.jsonx.canonical``: compact UTF-8 JSON, keys sorted,
+    no whitespace, non-ASCII as UTF-8, numbers written with exactly the digits received.
+
+``entry_hash``
+    ``sha256(prev_hash + "\\n" + canonical(record)).hexdigest()`` where ``+`` joins the UTF-8
+    bytes, ``prev_hash`` is the ``entry_hash`` of the row at ``seq - 1`` (for ``seq`` 1 it is
+    ``GENESIS_HASH``, 64 zeros), and ``record`` is one of::
+
+        {"type": "snapshot", "seq": <int>, "source": <str>, "kind": <str>,
+         "external_id": <str>, "version": <int>, "observed_at": <UTC time>,
+         "content_hash": <hex>}
+
+        {"type": "journal", "seq": <int>, "key": <str>, "date": <UTC time>,
+         "description": <str>, "source": <str>, "object_kind": <str>, "external_id": <str>,
+         "snapshot_seq": <int>, "reverses_key": <str or null>,
+         "postings": [[<account>, <currency>, <amount>], …]}   (in stored order)
+
+    A UTC time is ISO-8601 with microseconds and a ``Z``: ``2024-08-06T07:19:26.000000Z``.
+    An amount is ``ledger.money.fmt``: plain notation, no exponent, no trailing zeros, ``"0"``
+    for zero, so PostgreSQL's NUMERIC(38,18) padding and SQLite's text hash the same.
+
+The chain head (``ledger_head``) holds the last ``seq`` and its ``entry_hash``. Anyone holding
+the head hash can recompute the chain from the rows and detect any change, insertion or
+removal before it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from ledger import jsonx
+from ledger.model import GENESIS_HASH
+from ledger.money import fmt
+
+__all__ = [
+    "GENESIS_HASH",
+    "content_hash",
+    "entry_hash",
+    "iso_utc",
+    "journal_record",
+    "snapshot_record",
+]
+
+
+def iso_utc(moment: datetime) -> str:
+    """``2024-08-06T07:19:26.000000Z``: the one text form of a timestamp in the chain."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"naive datetime {moment.isoformat()} has no timezone; pass UTC")
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def content_hash(payload: Any) -> str:
+    return hashlib.sha256(jsonx.canonical(payload)).hexdigest()
+
+
+def entry_hash(prev_hash: str, record: Mapping[str, Any]) -> str:
+    digest = hashlib.sha256(prev_hash.encode("ascii"))
+    digest.update(b"\n")
+    digest.update(jsonx.canonical(record))
+    return digest.hexdigest()
+
+
+def snapshot_record(
+    *,
+    seq: int,
+    source: str,
+    kind: str,
+    external_id: str,
+    version: int,
+    observed_at: datetime,
+    content_hash: str,
+) -> dict[str, Any]:
+    return {
+        "type": "snapshot",
+        "seq": seq,
+        "source": source,
+        "kind": kind,
+        "external_id": external_id,
+        "version": version,
+        "observed_at": iso_utc(observed_at),
+        "content_hash": content_hash,
+    }
+
+
+def journal_record(
+    *,
+    seq: int,
+    key: str,
+    date: datetime,
+    description: str,
+    source: str,
+    object_kind: str,
+    external_id: str,
+    snapshot_seq: int,
+    reverses_key: str | None,
+    postings: Iterable[tuple[str, str, Decimal]],
+) -> dict[str, Any]:
+    return {
+        "type": "journal",
+        "seq": seq,
+        "key": key,
+        "date": iso_utc(date),
+        "description": description,
+        "source": source,
+        "object_kind": object_kind,
+        "external_id": external_id,
+        "snapshot_seq": snapshot_seq,
+        "reverses_key": reverses_key,
+        "postings": [[account, currency, fmt(amount)] for account, currency, amount in postings],
+    }

@@ -1,0 +1,122 @@
+"""Per-source request limits shared by every worker: concurrent requests and requests per second.
+
+Built on dramatiq's rate limiters: over Redis they hold across processes and hosts; over the
+in-memory backend (embedded mode, one process) they hold across the process's threads.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+
+from dramatiq.rate_limits import BucketRateLimiter, ConcurrentRateLimiter, RateLimiterBackend
+from dramatiq.rate_limits.backends import RedisBackend, StubBackend
+
+from worker.config import Settings
+from worker.errors import TransientError
+
+
+class RateLimitWait(TransientError):
+    """No request slot freed up within the allowed wait; retry the whole call later."""
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Permission for one request; ``admitted_at`` is the time whose bucket admitted it."""
+
+    source: str
+    admitted_at: float
+
+
+class _SecondBuckets(BucketRateLimiter):
+    """dramatiq's one-second ``BucketRateLimiter`` with the time passed in, so the slot can
+    report exactly which second admitted it (the parent reads the clock on its own)."""
+
+    def admit(self, now: float) -> bool:
+        millis = int(now * 1000)
+        key = f"{self.key}@{millis - millis % self.bucket}"
+        return bool(
+            self.backend.add(key, 1, ttl=self.bucket)
+            or self.backend.incr(key, 1, maximum=self.limit, ttl=self.bucket)
+        )
+
+
+def rate_limit_backend(settings: Settings) -> RateLimiterBackend:
+    """Redis when ``REDIS_URL`` is set (shared by all processes), in-memory otherwise."""
+    if settings.redis_url:
+        return RedisBackend(url=settings.redis_url)
+    return StubBackend()
+
+
+class SourceLimiter:
+    """Blocks each request of one source until both its limits allow it.
+
+    ``slot()`` takes a concurrency slot first (given back on failure) and then a place in the
+    current one-second bucket (spent even if the request fails, as a server would count it).
+    It sleeps briefly with jitter between attempts and gives up after ``max_wait`` seconds with
+    ``RateLimitWait``, so a stuck peer makes the caller retry later rather than hang.
+
+    A process killed mid-request leaks its concurrency slot until the counter is left idle for
+    ``slot_ttl`` seconds (dramatiq's counter refreshes its expiry on every use); keep
+    ``slot_ttl`` above the longest request.
+    """
+
+    def __init__(
+        self,
+        backend: RateLimiterBackend,
+        source: str,
+        max_concurrency: int,
+        per_second: int,
+        *,
+        namespace: str = "tally",
+        max_wait: float = 30.0,
+        slot_ttl: float = 60.0,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        prefix = f"{namespace}:ratelimit:{source}"
+        self.source = source
+        self.max_wait = max_wait
+        self._sleep = sleep
+        self._clock = clock
+        self._concurrency = ConcurrentRateLimiter(
+            backend, f"{prefix}:concurrent", limit=max_concurrency, ttl=int(slot_ttl * 1000)
+        )
+        self._per_second = _SecondBuckets(backend, f"{prefix}:second", limit=per_second)
+
+    @classmethod
+    def for_aurpay(cls, backend: RateLimiterBackend, settings: Settings) -> SourceLimiter:
+        return cls(
+            backend,
+            "aurpay",
+            settings.aurpay_max_concurrency,
+            settings.aurpay_requests_per_second,
+            namespace=settings.redis_namespace,
+        )
+
+    @contextmanager
+    def slot(self) -> Iterator[Slot]:
+        """Hold one request slot for the duration of the ``with`` block."""
+        deadline = time.monotonic() + self.max_wait
+        while True:
+            now = self._clock()
+            with ExitStack() as attempt:
+                if attempt.enter_context(
+                    self._concurrency.acquire(raise_on_failure=False)
+                ) and self._per_second.admit(now):
+                    held = attempt.pop_all()
+                    break
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise RateLimitWait(
+                    f"no {self.source} request slot within {self.max_wait:g}s",
+                    source=self.source,
+                    retry_after=1.0,
+                )
+            # Jitter spreads the waiters so they do not all retry on the same millisecond.
+            self._sleep(min(remaining, random.uniform(0.01, 0.05)))
+        with held:
+            yield Slot(self.source, now)

@@ -1,0 +1,41 @@
+"""A worker session in this process: broker, runtime and in-process worker threads, torn down in order."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import dramatiq
+
+from worker.actors import Actors, declare_actors
+from worker.broker import InProcessWorker, run_in_process, setup_broker
+from worker.config import Settings
+from worker.runtime import Runtime, build_runtime, install
+
+
+@dataclass
+class WorkerSession:
+    broker: dramatiq.Broker
+    runtime: Runtime
+    actors: Actors
+    worker: InProcessWorker
+
+
+@contextmanager
+def worker_session(
+    settings: Settings, *, threads: int | None = None, namespace: str | None = None
+) -> Iterator[WorkerSession]:
+    runtime = build_runtime(settings)
+    install(runtime)
+    try:
+        broker = setup_broker(settings, namespace=namespace)
+        actors = declare_actors(broker)
+        worker = run_in_process(broker, threads or settings.tally_worker_threads)
+        try:
+            yield WorkerSession(broker, runtime, actors, worker)
+        finally:
+            worker.stop()
+    finally:
+        install(None)
+        runtime.close()
