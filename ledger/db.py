@@ -76,14 +76,15 @@ def _reachable() -> Iterator[None]:
         raise DatabaseUnavailable(f"cannot use the database: {reason}") from None
 
 
-def _alembic_config() -> Config:
+def alembic_config() -> Config:
+    """Alembic settings built in code: the migrations live in the package, no alembic.ini."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config
 
 
 def head_revision() -> str:
-    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None
     return head
 
@@ -97,7 +98,7 @@ def upgrade(target: str | Engine) -> str:
     """Apply every migration up to head; return the revision the database is now at."""
     engine = make_engine(target) if isinstance(target, str) else target
     try:
-        config = _alembic_config()
+        config = alembic_config()
         with _reachable(), engine.begin() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
@@ -112,7 +113,7 @@ def check_schema(engine: Engine) -> str:
     current, need = current_revision(engine), head_revision()
     if current == need:
         return current
-    script = ScriptDirectory.from_config(_alembic_config())
+    script = ScriptDirectory.from_config(alembic_config())
     known = current is None or current in {rev.revision for rev in script.walk_revisions()}
     if not known:
         raise SchemaNotReady(

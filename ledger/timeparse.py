@@ -6,6 +6,7 @@ only reading that needs no guess about the merchant's locale. Parsing never rais
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,10 +28,8 @@ def parse_timestamp(value: Any) -> datetime | None:
         return None
 
 
-def first_timestamp(payload: Any, *fields: str) -> datetime | None:
+def first_timestamp(payload: Mapping[str, Any], *fields: str) -> datetime | None:
     """The first of ``fields`` in ``payload`` that parses as a timestamp, in UTC."""
-    if not hasattr(payload, "get"):
-        return None
     for name in fields:
         parsed = parse_timestamp(payload.get(name))
         if parsed is not None:

@@ -144,6 +144,7 @@ def handle_aurpay_callback(
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    timeout = 30  # seconds a client may stall mid-request before its connection is dropped
 
     def do_GET(self) -> None:
         self._dispatch()
@@ -198,24 +199,27 @@ class CallbackServer:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.config = CallbackConfig.from_settings(settings)
-        self._httpd = _Server(
-            (
-                host or settings.tally_callback_host,
-                settings.tally_callback_port if port is None else port,
-            ),
-            _Handler,
-        )
-        self._httpd.app = lambda method, target, headers, body: handle_aurpay_callback(
+        self._enqueue_refresh = enqueue_refresh
+        self._replay_cache = replay_cache
+        self._clock = clock
+        port = settings.tally_callback_port if port is None else port
+        self._httpd = _Server((host or settings.tally_callback_host, port), _Handler)
+        self._httpd.app = self._handle
+        self._thread: threading.Thread | None = None
+
+    def _handle(
+        self, method: str, target: str, headers: Mapping[str, str], body: bytes
+    ) -> Response:
+        return handle_aurpay_callback(
             method,
             target,
             headers,
             body,
             settings_view=self.config,
-            now=clock(),
-            replay_cache=replay_cache,
-            enqueue_refresh=enqueue_refresh,
+            now=self._clock(),
+            replay_cache=self._replay_cache,
+            enqueue_refresh=self._enqueue_refresh,
         )
-        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -231,8 +235,9 @@ class CallbackServer:
                 detail="verifying signatures against http://<Host header>; "
                 "set TALLY_PUBLIC_URL to the URL registered with Aurpay when behind a proxy",
             )
+        # A short poll keeps stop() quick; the cost is an idle wake-up every 50 ms.
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="callbacks-http", daemon=True
+            target=self._httpd.serve_forever, args=(0.05,), name="callbacks-http", daemon=True
         )
         self._thread.start()
         log.info("callbacks_listening", url=self.url, path=CALLBACK_PATH)

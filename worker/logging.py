@@ -105,6 +105,8 @@ def configure_logging(
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    if level.lower() != "debug":  # dramatiq's start/stop chatter is not news
+        logging.getLogger("dramatiq").setLevel(logging.WARNING)
 
 
 def get_logger(name: str | None = None, **bound: Any) -> Any:

@@ -143,5 +143,21 @@ def report(
     return [found]
 
 
+def mismatch(
+    rule: str,
+    subject: Snapshot,
+    currency: str,
+    precision: PrecisionTable,
+    evidence: tuple[Snapshot, ...],
+    detail: str,
+    check: str,
+) -> list[Finding]:
+    """A disagreement that is not an amount (chain, currency): always one finding, amounts 0."""
+    zero = Decimal(0)
+    return report(
+        rule, subject, currency, zero, zero, precision, evidence, detail, check, tolerate=False
+    )
+
+
 # Gateway modules register their rules at import. Imported last: they use the names above.
 from ledger.rules import aurpay as aurpay  # noqa: E402

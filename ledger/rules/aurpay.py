@@ -28,6 +28,7 @@ from ledger.rules import (
     amount_or_none,
     code_or_none,
     fee_or_none,
+    mismatch,
     register_rule,
     report,
 )
@@ -135,19 +136,7 @@ def _agreement(order: Snapshot, tx: Snapshot, precision: PrecisionTable) -> list
     evidence = (order, tx)
     if currency != tx_currency:
         detail = f"order currency {currency} ≠ transaction currency {tx_currency}"
-        zero = Decimal(0)
-        return report(
-            "order",
-            order,
-            currency,
-            zero,
-            zero,
-            precision,
-            evidence,
-            detail,
-            "currency",
-            tolerate=False,
-        )
+        return mismatch("order", order, currency, precision, evidence, detail, "currency")
     found: list[Finding] = []
     for field in ("amount", "fee", "obtained"):
         ours, theirs = amount_or_none(order.payload, field), amount_or_none(tx.payload, field)
@@ -168,24 +157,12 @@ def refund_vs_order(refund: Snapshot, order: Snapshot, precision: PrecisionTable
     refund's own chain and currency; partial refunds are undocumented, so only ≤ is checked."""
     evidence = (refund, order)
     currency = code_or_none(refund.payload, "currency")
-    zero = Decimal(0)
     found: list[Finding] = []
     for field in ("chain", "currency"):
         theirs, ours = code_or_none(refund.payload, field), code_or_none(order.payload, field)
         if theirs is not None and ours is not None and theirs != ours:
             detail = f"refund {field} {theirs} ≠ order {field} {ours}"
-            found += report(
-                RVO,
-                refund,
-                currency or "",
-                zero,
-                zero,
-                precision,
-                evidence,
-                detail,
-                field,
-                tolerate=False,
-            )
+            found += mismatch(RVO, refund, currency or "", precision, evidence, detail, field)
     refunded = amount_or_none(refund.payload, "amount")
     brought_in = _brought_in(order)
     if found or currency is None or refunded is None or brought_in is None:
@@ -193,7 +170,9 @@ def refund_vs_order(refund: Snapshot, order: Snapshot, precision: PrecisionTable
     if refunded <= brought_in:
         return []  # refunding less than came in is fine (a partial refund, or fees kept)
     detail = f"refunded {fmt(refunded)} > order brought in {fmt(brought_in)} {currency}"
-    return report(RVO, refund, currency, brought_in, refunded, precision, evidence, detail)
+    return report(
+        RVO, refund, currency, brought_in, refunded, precision, evidence, detail, "amount"
+    )
 
 
 def _brought_in(order: Snapshot) -> Decimal | None:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy as sa
 
+from ledger.db import upgrade
 from ledger.store import LedgerStore
 from ledger.tables import LEDGER_TABLES
 from tests.integration.test_store import order, toy_planner
@@ -22,18 +23,22 @@ CHANGES = {
 }
 
 
-@pytest.fixture
-def store(ledger_url: str, open_store: Callable[..., LedgerStore]) -> LedgerStore:
-    store = open_store(ledger_url, toy_planner)
+def _filled(url: str, open_store: Callable[..., LedgerStore]) -> LedgerStore:
+    store = open_store(url, toy_planner)
     store.append([order("1", "SUCCESS")], observed_at=NOW)
     assert store.counts()["postings"] == 2
     return store
 
 
+@pytest.fixture
+def store(ledger_url: str, open_store: Callable[..., LedgerStore]) -> LedgerStore:
+    return _filled(ledger_url, open_store)
+
+
 def _refused(store: LedgerStore, statement: str) -> None:
-    with pytest.raises(sa.exc.DBAPIError, match="ledger is append-only"):
-        with store.engine.begin() as conn:
-            conn.execute(sa.text(statement))
+    refused = pytest.raises(sa.exc.DBAPIError, match="ledger is append-only")
+    with refused, store.engine.begin() as conn:
+        conn.execute(sa.text(statement))
 
 
 @pytest.mark.parametrize("table", LEDGER_TABLES)
@@ -46,9 +51,12 @@ def test_delete_is_refused(store: LedgerStore, table: str) -> None:
     _refused(store, f"DELETE FROM {table}")
 
 
-def test_truncate_is_refused_on_postgres(store: LedgerStore) -> None:
-    if store.engine.dialect.name != "postgresql":
-        pytest.skip("SQLite has no TRUNCATE")
+@pytest.mark.postgres
+def test_truncate_is_refused_on_postgres(
+    pg_url: str, open_store: Callable[..., LedgerStore]
+) -> None:
+    upgrade(pg_url)
+    store = _filled(pg_url, open_store)
     for table in LEDGER_TABLES:
         _refused(store, f"TRUNCATE {table} CASCADE")
 
@@ -56,7 +64,6 @@ def test_truncate_is_refused_on_postgres(store: LedgerStore) -> None:
 def test_rows_are_unchanged_after_refusals(store: LedgerStore) -> None:
     before = (store.counts(), list(store.iter_snapshots()), list(store.iter_journal()))
     for table in LEDGER_TABLES:
-        with pytest.raises(sa.exc.DBAPIError):
-            with store.engine.begin() as conn:
-                conn.execute(sa.text(CHANGES[table]))
+        with pytest.raises(sa.exc.DBAPIError), store.engine.begin() as conn:
+            conn.execute(sa.text(CHANGES[table]))
     assert (store.counts(), list(store.iter_snapshots()), list(store.iter_journal())) == before

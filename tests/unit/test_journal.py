@@ -73,8 +73,14 @@ def test_paid_statuses_post_the_sale(status: str) -> None:
     assert entry.postings[0] == Posting("income:sales", "BTC", D("-0.00102549"))
 
 
-def test_paid_order_without_amount_posts_nothing() -> None:
+def test_paid_order_without_amount_or_with_zero_amount_posts_nothing() -> None:
     assert plan_order(amount=None) == []
+    assert plan_order(amount="0", fee=None, obtained="0.000") == []
+
+
+def test_refund_info_without_amount_posts_nothing() -> None:
+    snapshot = make_snapshot("refund", refund_payload(amount=None))
+    assert plan_entries(snapshot, None, PRECISION) == []
 
 
 def test_obtained_is_the_net_and_dust_goes_to_rounding() -> None:

@@ -12,7 +12,7 @@ import pytest
 from ledger.model import Snapshot
 from ledger.money import fmt
 from ledger.precision import PrecisionTable
-from ledger.rules import RULES, Finding
+from ledger.rules import RULES, Finding, register_rule
 from ledger.rules.aurpay import evaluate_order, evaluate_refund, evaluate_transaction
 from tests.strategies import (
     BTC,
@@ -169,8 +169,9 @@ def test_currency_mismatch_with_transaction_is_one_finding() -> None:
     assert finding.check == "currency" and "BTC ≠ transaction currency ETH" in finding.detail
 
 
-def test_an_unlinked_transaction_is_ignored() -> None:
+def test_an_unlinked_transaction_or_one_without_currency_is_not_compared() -> None:
     assert order_findings(order(status="SUCCESS"), tx(tx_id="other", amount="9")) == []
+    assert order_findings(order(status="SUCCESS"), tx(currency=None, amount="9")) == []
 
 
 def refunded_usdt_order(amount: str, fee: str, obtained: str | None) -> Snapshot:
@@ -265,6 +266,12 @@ def test_fingerprint_is_the_evidence_not_the_prose() -> None:
     assert changed.fingerprint() != first.fingerprint()
     (other_tx,) = evaluate_transaction(tx(obtained="1", tx_type="REST"), PRECISION)
     assert other_tx.fingerprint() != first.fingerprint()  # another snapshot content
+
+
+def test_a_second_rule_under_a_taken_id_is_refused() -> None:
+    register_rule("refund", "aurpay")(RULES["refund"].check)  # the same one again is harmless
+    with pytest.raises(ValueError, match="already registered"):
+        register_rule("refund", "aurpay")(lambda refund, precision: [])
 
 
 def test_rules_are_listed_with_their_equations() -> None:

@@ -1,0 +1,145 @@
+"""Migrations: an empty database upgrades to head (idempotently), the schema matches the table
+classes, a missing or behind schema is refused with the command to run, and the CLI says so."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlmodel import SQLModel
+
+from ledger import db
+from ledger.errors import SchemaNotReady
+from ledger.model import GENESIS_HASH
+from ledger.precision import PrecisionTable
+from ledger.tables import ALL_TABLES
+from worker.cli import main
+
+
+def _cli(
+    url: str, argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str, str]:
+    monkeypatch.setenv("DATABASE_URL", url)
+    code = main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out.strip(), captured.err.strip()
+
+
+def test_upgrade_from_empty_database(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _cli(db_url, ["db", "upgrade"], monkeypatch, capsys) == (
+        0,
+        "database at revision 0001",
+        "",
+    )
+    assert _cli(db_url, ["db", "upgrade"], monkeypatch, capsys)[:2] == (
+        0,
+        "database at revision 0001",
+    )
+    engine = db.make_engine(db_url)
+    try:
+        assert set(ALL_TABLES) <= set(sa.inspect(engine).get_table_names())
+        with engine.connect() as conn:
+            head = conn.execute(sa.text("SELECT id, seq, hash FROM ledger_head")).all()
+        assert [tuple(row) for row in head] == [(1, 0, GENESIS_HASH)]
+        assert db.check_schema(engine) == db.head_revision() == "0001"
+    finally:
+        engine.dispose()
+
+
+def test_schema_matches_the_table_classes(ledger_url: str) -> None:
+    engine = db.make_engine(ledger_url)
+    try:
+        with engine.connect() as conn:
+            diffs = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+    finally:
+        engine.dispose()
+
+    def table_of(diff: Any) -> str:
+        item = diff[0] if isinstance(diff, list) else diff
+        for part in item[1:]:
+            name = getattr(part, "name", None) if not isinstance(part, str) else part
+            table = getattr(part, "table", None)
+            if table is not None:
+                return str(table.name)
+            if name in ALL_TABLES:
+                return str(name)
+        return ""
+
+    # other modules may register tables their own migrations create; ours must match exactly
+    assert [d for d in diffs if table_of(d) in ALL_TABLES] == []
+
+
+def test_missing_schema_is_refused_with_the_fix(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SchemaNotReady) as refused:
+        db.open_ledger(db_url, PrecisionTable(), planner=lambda *_: [])
+    message = "database schema is behind (rev none, need 0001): run `tally db upgrade`"
+    assert str(refused.value) == message
+    assert _cli(db_url, ["verify"], monkeypatch, capsys) == (1, "", f"tally: {message}")
+    assert _cli(db_url, ["db", "status"], monkeypatch, capsys)[0] == 1
+
+
+def test_behind_schema_is_refused_after_downgrade(ledger_url: str) -> None:
+    engine = db.make_engine(ledger_url)
+    try:
+        config = db.alembic_config()
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "base")
+        assert sa.inspect(engine).get_table_names() == ["alembic_version"]
+        with pytest.raises(SchemaNotReady, match="run `tally db upgrade`"):
+            db.check_schema(engine)
+        assert db.upgrade(engine) == "0001"
+    finally:
+        engine.dispose()
+
+
+def test_unknown_newer_revision_is_refused(ledger_url: str) -> None:
+    engine = db.make_engine(ledger_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
+        with pytest.raises(SchemaNotReady, match="rev 9999 is newer than this tally"):
+            db.check_schema(engine)
+    finally:
+        engine.dispose()
+
+
+def test_auto_upgrade_opens_an_empty_sqlite_database(
+    sqlite_url: str, open_store: Callable[..., Any]
+) -> None:
+    store = db.open_ledger(sqlite_url, PrecisionTable(), auto_upgrade=True, planner=lambda *_: [])
+    try:
+        assert store.head() == (0, GENESIS_HASH)
+        with store.engine.connect() as conn:
+            pragmas = [
+                conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+                for name in ("journal_mode", "foreign_keys", "busy_timeout")
+            ]
+        assert pragmas == ["wal", 1, db.SQLITE_BUSY_TIMEOUT_MS]
+    finally:
+        store.close()
+
+
+def test_migrations_ship_inside_the_package() -> None:
+    assert db.MIGRATIONS.parent.name == "ledger"
+    assert (db.MIGRATIONS / "env.py").is_file()
+    assert (db.MIGRATIONS / "script.py.mako").is_file()
+    assert list((db.MIGRATIONS / "versions").glob("0001_*.py"))
+
+
+def test_unreachable_database_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = "postgresql://postgres@127.0.0.1:1/nowhere"
+    code, out, err = _cli(url, ["db", "upgrade"], monkeypatch, capsys)
+    assert (code, out) == (1, "")
+    assert err.startswith("tally: cannot use the database:") and "\n" not in err
