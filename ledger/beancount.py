@@ -18,6 +18,7 @@ from datetime import date
 from decimal import Decimal
 from typing import TextIO
 
+from ledger.errors import LedgerError
 from ledger.model import JournalEntry
 from ledger.money import fmt
 from ledger.timeparse import as_utc
@@ -40,8 +41,8 @@ _NOT_COMPONENT_CHAR = re.compile(r"[^A-Za-z0-9-]+")
 _NOT_COMMODITY_CHAR = re.compile(r"[^A-Z0-9'._-]+")
 
 
-class NameClash(ValueError):
-    """Two different ledger names map to the same Beancount name."""
+class NameClash(LedgerError, ValueError):
+    """Two different ledger names map to the same Beancount name (the export stops)."""
 
 
 def _digest(text: str) -> str:

@@ -23,8 +23,18 @@ DEFAULT_PRECISION: Mapping[str, int] = {
     "DAI-ERC20": 18,
     "USDC": 7,  # Stellar assets carry 7 decimal places
     "XLM": 7,
+    # Fiat prices (Ebioro's amount.value), posted in whole units with their ISO 4217 places.
+    "USD": 2,
+    "EUR": 2,
+    "CAD": 2,
+    "GBP": 2,
 }
 FALLBACK_PRECISION = 18
+
+# ISO 4217 minor units of the fiat currencies a gateway quotes in minor units (Ebioro: USD,
+# EUR, CAD, GBP). A fact about the currency, so not overridable: 1000 USD minor units is
+# always 10.00 USD, whatever tolerance a setting picks. A code not listed cannot be converted.
+FIAT_MINOR_UNITS: Mapping[str, int] = {"USD": 2, "EUR": 2, "CAD": 2, "GBP": 2}
 
 
 @dataclass(frozen=True)

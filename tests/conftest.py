@@ -40,6 +40,17 @@ def aurpay_fixture() -> Callable[[str], object]:
     return load
 
 
+@pytest.fixture
+def ebioro_fixture() -> Callable[[str], object]:
+    """Load ``shared/fixtures/ebioro/<name>`` with Decimal-exact JSON (``ledger.jsonx``)."""
+    from ledger import jsonx
+
+    def load(name: str) -> object:
+        return jsonx.loads((SHARED_FIXTURES / "ebioro" / name).read_bytes())
+
+    return load
+
+
 def _service_missing(what: str, how: str) -> None:
     message = f"{what} is not reachable; start it with: {how}"
     if os.environ.get("CI", "").lower() == "true":
@@ -140,6 +151,23 @@ def redis_namespace() -> Iterator[tuple[str, str]]:
         if keys:
             client.delete(*keys)
         client.close()
+
+
+@pytest.fixture
+def sandbox_factory() -> Iterator[Callable[..., object]]:
+    """``sandbox_factory(**SandboxConfig fields)`` → a running Aurpay sandbox, stopped after."""
+    from worker.providers.aurpay.sandbox import RunningSandbox, SandboxConfig, start_sandbox
+
+    started: list[RunningSandbox] = []
+
+    def start(**config: object) -> RunningSandbox:
+        sandbox = start_sandbox(SandboxConfig(**config))  # type: ignore[arg-type]
+        started.append(sandbox)
+        return sandbox
+
+    yield start
+    for sandbox in started:
+        sandbox.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -153,17 +153,18 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch()
 
     def _dispatch(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY_BYTES:
-            self.close_connection = True
-            self._reply(413, {"ok": False, "error": "body too large"})
+        raw_length = self.headers.get("Content-Length") or "0"
+        if not raw_length.isdigit() or int(raw_length) > MAX_BODY_BYTES:
+            self.close_connection = True  # the unread body would be taken for the next request
+            self._reply(413, {"ok": False, "error": "body too large or of unknown length"})
             return
+        length = int(raw_length)
         body = self.rfile.read(length) if length > 0 else b""
         path = urlsplit(self.path).path
         if path == HEALTH_PATH:
             self._reply(200, {"status": "ok"})
         elif path == CALLBACK_PATH:
-            headers = {k: v for k, v in self.headers.items()}
+            headers = dict(self.headers.items())
             self._reply(*self.server.app(self.command, self.path, headers, body))
         else:
             self._reply(404, {"ok": False, "error": "not found"})

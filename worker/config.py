@@ -13,7 +13,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ledger.precision import PrecisionTable
@@ -26,6 +26,13 @@ SANDBOX_API_TOKEN = "sandbox-api-token"
 SANDBOX_API_SECRET = "sandbox-api-secret"
 SANDBOX_CALLBACK_TOKEN = "SANDBOXCALLBACKTOKEN0000000000000000000000000"
 SANDBOX_CALLBACK_SECRET = "sandbox-callback-secret"
+SANDBOX_EBIORO_PUBLIC_KEY = "pk_test_sandbox"
+SANDBOX_EBIORO_SECRET_KEY = "sk_test_sandbox"
+# Ebioro hosts (ebioro-api.md §2): production differs between the docs and the provider's code.
+EBIORO_HOSTS = (
+    "sandbox https://test-merchant.ebioro.com; production https://merchant-api.ebioro.com "
+    "(provider code) or https://merchant.ebioro.com (docs)"
+)
 
 
 class Settings(BaseSettings):
@@ -39,6 +46,8 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///tally.db"
     redis_url: str | None = None
     redis_namespace: str = "tally"
+    # A worker silent this long is dead: its unacked messages go back to the queue.
+    tally_heartbeat_timeout_ms: int = Field(default=60_000, ge=1000)
 
     # --- Aurpay
     aurpay_base_url: str = "https://dashboard.aurpay.net"
@@ -54,6 +63,18 @@ class Settings(BaseSettings):
     aurpay_max_concurrency: int = Field(default=4, ge=1)
     aurpay_requests_per_second: int = Field(default=20, ge=1)
     aurpay_in_call_retries: int = Field(default=3, ge=0, le=10)
+
+    # --- Ebioro: enabled when both keys are set. The base URL has no default on purpose, so
+    # nothing ever reaches production by accident. Keys before URL: the validators read them.
+    ebioro_public_key: str | None = None  # pk_… / pk_test_…: public by design, shown in reprs
+    ebioro_secret_key: SecretStr | None = Field(default=None, validate_default=True)
+    ebioro_base_url: str | None = Field(default=None, validate_default=True)
+    ebioro_page_size: int = Field(default=100, ge=1, le=100)  # documented max of `limit`
+    ebioro_timeout_seconds: float = Field(default=10.0, gt=0)
+    ebioro_max_concurrency: int = Field(default=4, ge=1)
+    # Limits are undocumented; the provider's WooCommerce reconciler paces GETs 300 ms apart.
+    ebioro_requests_per_second: int = Field(default=3, ge=1)
+    ebioro_in_call_retries: int = Field(default=3, ge=0, le=10)
 
     # --- sync
     sync_lookback_seconds: int = Field(default=3600, ge=0)
@@ -102,6 +123,29 @@ class Settings(BaseSettings):
             raise ValueError("must be an http(s) URL")
         return value.rstrip("/")
 
+    @field_validator("ebioro_secret_key")
+    @classmethod
+    def _ebioro_key_pair(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        public = bool(info.data.get("ebioro_public_key"))
+        secret = value is not None and bool(value.get_secret_value())
+        if public != secret:
+            raise ValueError("set both EBIORO_PUBLIC_KEY and EBIORO_SECRET_KEY, or neither")
+        return value if secret else None
+
+    @field_validator("ebioro_base_url")
+    @classmethod
+    def _ebioro_base_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if not value:
+            if info.data.get("ebioro_secret_key") is not None:
+                raise ValueError(f"required when the Ebioro keys are set: {EBIORO_HOSTS}")
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"must be an http(s) URL: {EBIORO_HOSTS}")
+        if parts.path.strip("/") or parts.query or parts.fragment:
+            raise ValueError("must be scheme://host, no path: the path is part of the signature")
+        return f"{parts.scheme}://{parts.netloc}"
+
     @field_validator("aurpay_naive_timezone")
     @classmethod
     def _time_zone(cls, value: str) -> str:
@@ -131,6 +175,10 @@ class Settings(BaseSettings):
         )
 
     @property
+    def ebioro_enabled(self) -> bool:
+        return bool(self.ebioro_public_key) and self.ebioro_secret_key is not None
+
+    @property
     def is_postgres(self) -> bool:
         return self.database_url.startswith("postgresql")
 
@@ -150,6 +198,7 @@ class Settings(BaseSettings):
             self.aurpay_api_secret,
             self.aurpay_callback_token,
             self.aurpay_callback_secret,
+            self.ebioro_secret_key,
             self.tally_alert_webhook_url,
             self.tally_slack_webhook_url,
         ]

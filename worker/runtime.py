@@ -34,6 +34,18 @@ def build_sources(settings: Settings) -> dict[str, Source]:
 
         limiter = SourceLimiter.for_aurpay(rate_limit_backend(settings), settings)
         sources["aurpay"] = AurpaySource(AurpayClient.from_settings(settings, limiter=limiter))
+    if settings.ebioro_enabled:
+        from worker.providers.ebioro.client import EbioroClient
+        from worker.providers.ebioro.source import EbioroSource
+
+        limiter = SourceLimiter(
+            rate_limit_backend(settings),
+            "ebioro",
+            settings.ebioro_max_concurrency,
+            settings.ebioro_requests_per_second,
+            namespace=settings.redis_namespace,
+        )
+        sources["ebioro"] = EbioroSource(EbioroClient.from_settings(settings, limiter=limiter))
     return sources
 
 

@@ -29,7 +29,11 @@ def worker_session(
     runtime = build_runtime(settings)
     install(runtime)
     try:
-        broker = setup_broker(settings, namespace=namespace)
+        broker = setup_broker(
+            settings,
+            namespace=namespace,
+            heartbeat_timeout_ms=settings.tally_heartbeat_timeout_ms,
+        )
         actors = declare_actors(broker)
         worker = run_in_process(broker, threads or settings.tally_worker_threads)
         try:

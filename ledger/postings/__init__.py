@@ -128,3 +128,4 @@ def residual(precision: PrecisionTable, currency: str, difference: Decimal) -> P
 
 # Gateway modules register their derivers at import. Imported last: they use the names above.
 from ledger.postings import aurpay as aurpay  # noqa: E402
+from ledger.postings import ebioro as ebioro  # noqa: E402

@@ -161,3 +161,4 @@ def mismatch(
 
 # Gateway modules register their rules at import. Imported last: they use the names above.
 from ledger.rules import aurpay as aurpay  # noqa: E402
+from ledger.rules import ebioro as ebioro  # noqa: E402

@@ -33,22 +33,16 @@ def _cli(
 def test_upgrade_from_empty_database(
     db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert _cli(db_url, ["db", "upgrade"], monkeypatch, capsys) == (
-        0,
-        "database at revision 0001",
-        "",
-    )
-    assert _cli(db_url, ["db", "upgrade"], monkeypatch, capsys)[:2] == (
-        0,
-        "database at revision 0001",
-    )
+    upgraded = (0, f"database at revision {db.head_revision()}", "")
+    assert _cli(db_url, ["db", "upgrade"], monkeypatch, capsys) == upgraded
+    assert _cli(db_url, ["db", "upgrade"], monkeypatch, capsys) == upgraded  # idempotent
     engine = db.make_engine(db_url)
     try:
         assert set(ALL_TABLES) <= set(sa.inspect(engine).get_table_names())
         with engine.connect() as conn:
             head = conn.execute(sa.text("SELECT id, seq, hash FROM ledger_head")).all()
         assert [tuple(row) for row in head] == [(1, 0, GENESIS_HASH)]
-        assert db.check_schema(engine) == db.head_revision() == "0001"
+        assert db.check_schema(engine) == db.head_revision()
     finally:
         engine.dispose()
 
@@ -81,13 +75,35 @@ def test_missing_schema_is_refused_with_the_fix(
 ) -> None:
     with pytest.raises(SchemaNotReady) as refused:
         db.open_ledger(db_url, PrecisionTable(), planner=lambda *_: [])
-    message = "database schema is behind (rev none, need 0001): run `tally db upgrade`"
+    need = db.head_revision()
+    message = f"database schema is behind (rev none, need {need}): run `tally db upgrade`"
     assert str(refused.value) == message
     assert _cli(db_url, ["verify"], monkeypatch, capsys) == (1, "", f"tally: {message}")
     assert _cli(db_url, ["db", "status"], monkeypatch, capsys)[0] == 1
 
 
-def test_behind_schema_is_refused_after_downgrade(ledger_url: str) -> None:
+@pytest.mark.parametrize("target", ["-1", "base"])
+def test_behind_schema_is_refused_after_downgrade(ledger_url: str, target: str) -> None:
+    engine = db.make_engine(ledger_url)
+    try:
+        config = db.alembic_config()
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, target)
+        behind = db.current_revision(engine) or "none"
+        assert behind != db.head_revision()
+        with pytest.raises(SchemaNotReady) as refused:
+            db.check_schema(engine)
+        assert str(refused.value) == (
+            f"database schema is behind (rev {behind}, need {db.head_revision()}): "
+            "run `tally db upgrade`"
+        )
+        assert db.upgrade(engine) == db.head_revision()
+    finally:
+        engine.dispose()
+
+
+def test_downgrade_to_base_leaves_only_the_version_table(ledger_url: str) -> None:
     engine = db.make_engine(ledger_url)
     try:
         config = db.alembic_config()
@@ -95,9 +111,6 @@ def test_behind_schema_is_refused_after_downgrade(ledger_url: str) -> None:
             config.attributes["connection"] = conn
             command.downgrade(config, "base")
         assert sa.inspect(engine).get_table_names() == ["alembic_version"]
-        with pytest.raises(SchemaNotReady, match="run `tally db upgrade`"):
-            db.check_schema(engine)
-        assert db.upgrade(engine) == "0001"
     finally:
         engine.dispose()
 

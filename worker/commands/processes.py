@@ -70,7 +70,7 @@ def serve(
         stop_on_signals(stop)
     runtime = build_runtime(settings)
     install(runtime)
-    broker = setup_broker(settings)
+    broker = setup_broker(settings, heartbeat_timeout_ms=settings.tally_heartbeat_timeout_ms)
     actors = declare_actors(broker)
     started: list[tuple[str, object]] = []
     try:

@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, tzinfo
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
 import httpx
-import structlog
 
 from ledger.model import Rejected
-from worker.errors import BadResponse, ConfigError, NotFound, TransientError, Unavailable
+from worker.errors import BadResponse, ConfigError, NotFound
 from worker.providers.aurpay.auth import ApiKeyAuth, SignatureAuth
 from worker.providers.aurpay.paging import (
     ORDERS,
@@ -43,26 +41,12 @@ from worker.providers.aurpay.payloads import (
     parse_refund_info,
 )
 from worker.providers.aurpay.responses import check_response
+from worker.providers.common import Caller, Limiter, NoLimit
 
 if TYPE_CHECKING:
     from worker.config import Settings
 
-log = structlog.get_logger(__name__)
-
 USER_AGENT = "tally/0.1 (+aurpay client)"
-BACKOFF_BASE_SECONDS = 0.5
-BACKOFF_CAP_SECONDS = 30.0  # a longer server hint is left to the caller's retry tier
-
-
-class Limiter(Protocol):
-    """Rate limiting hook: ``slot()`` is held around every HTTP call."""
-
-    def slot(self) -> AbstractContextManager[object]: ...
-
-
-class NoLimit:
-    def slot(self) -> AbstractContextManager[object]:
-        return nullcontext()
 
 
 class AurpayClient:
@@ -83,17 +67,23 @@ class AurpayClient:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         jitter: Callable[[], float] = random.random,
     ) -> None:
-        self._http = http
         self._auth = auth
-        self._timeout = timeout or httpx.Timeout(10.0)
         self._page_size = page_size
         self._naive_tz = naive_tz
-        self._retries = retries
         self._max_workers = max_workers
-        self._limiter = limiter or NoLimit()
-        self._sleep = sleep
-        self._clock = clock
-        self._jitter = jitter
+        self._caller = Caller(
+            http,
+            source=SOURCE,
+            auth=auth,
+            secrets=auth.secrets(),
+            check=check_response,
+            timeout=timeout or httpx.Timeout(10.0),
+            retries=retries,
+            limiter=limiter or NoLimit(),
+            sleep=sleep,
+            clock=clock,
+            jitter=jitter,
+        )
 
     @classmethod
     def from_settings(
@@ -138,10 +128,10 @@ class AurpayClient:
         )
 
     def __repr__(self) -> str:
-        return f"AurpayClient(base_url={str(self._http.base_url)!r}, auth={self._auth!r})"
+        return f"AurpayClient(base_url={str(self._caller.http.base_url)!r}, auth={self._auth!r})"
 
     def close(self) -> None:
-        self._http.close()
+        self._caller.http.close()
 
     def __enter__(self) -> AurpayClient:
         return self
@@ -154,7 +144,7 @@ class AurpayClient:
     def fetch_page(self, feed: Feed[R], number: int, size: int | None = None) -> Page[R]:
         """One page of a feed; items that fail validation come back in ``page.rejected``."""
         query = {"page": number, "size": size or self._page_size}
-        data = self._call("GET", feed.path, query)
+        data = self._caller.call("GET", feed.path, query)
         try:
             return parse_page(data, feed.parse, self._naive_tz)
         except InvalidPage as exc:
@@ -199,7 +189,7 @@ class AurpayClient:
     def order_detail(self, order_id: str) -> Order:
         """The full order; ``NotFound`` if unknown, ``InvalidRecord`` if it fails validation."""
         path = f"/api/v2/order/detail/{quote(order_id, safe='')}"
-        data = self._call("GET", path)
+        data = self._caller.call("GET", path)
         if data is None:
             raise NotFound(f"aurpay GET {path}: no order data", source=SOURCE, status=200)
         return _same_order(parse_order(data, self._naive_tz), order_id, "order")
@@ -207,68 +197,12 @@ class AurpayClient:
     def refund_info(self, order_id: str) -> RefundInfo | None:
         """The order's refund info, or None when Aurpay has none (404 or empty ``data``)."""
         try:
-            data = self._call("GET", f"/api/v2/order/refund-info/{quote(order_id, safe='')}")
+            data = self._caller.call("GET", f"/api/v2/order/refund-info/{quote(order_id, safe='')}")
         except NotFound:
             return None
         if data is None or data == {}:
             return None
         return _same_order(parse_refund_info(data, self._naive_tz), order_id, "refund")
-
-    # --- transport
-
-    def _call(self, method: str, path: str, query: Mapping[str, Any] | None = None) -> Any:
-        """One logical call: bounded retries of transient failures, then raise."""
-        target = f"{path}?{urlencode(query)}" if query else path
-        attempt = 0
-        while True:
-            try:
-                return self._attempt(method, path, query, target)
-            except TransientError as exc:
-                delay = self._backoff(attempt, exc.retry_after)
-                what = {
-                    "method": method,
-                    "path": target,
-                    "status": exc.status,
-                    "error": type(exc).__name__,
-                    "attempt": attempt + 1,
-                }
-                if attempt >= self._retries or delay is None:
-                    log.warning("aurpay_call_failed", **what)
-                    raise
-                log.info("aurpay_call_retry", delay=round(delay, 3), **what)
-                self._sleep(delay)
-                attempt += 1
-
-    def _attempt(self, method: str, path: str, query: Mapping[str, Any] | None, target: str) -> Any:
-        try:
-            with self._limiter.slot():
-                response = self._http.request(
-                    method, path, params=query, auth=self._auth, timeout=self._timeout
-                )
-        except httpx.TimeoutException as exc:
-            raise Unavailable(f"aurpay {method} {target}: timed out", source=SOURCE) from exc
-        except httpx.DecodingError as exc:
-            raise BadResponse(f"aurpay {method} {target}: undecodable body", source=SOURCE) from exc
-        except httpx.RequestError as exc:
-            text = f"aurpay {method} {target}: {type(exc).__name__}"
-            raise Unavailable(text, source=SOURCE) from exc
-        log.debug("aurpay_call", method=method, path=target, status=response.status_code)
-        return check_response(method, target, response, self._clock(), self._redact)
-
-    def _backoff(self, attempt: int, retry_after: float | None) -> float | None:
-        """Seconds to wait before the next attempt; None when the server asks for too long."""
-        if retry_after is not None:
-            return retry_after if retry_after <= BACKOFF_CAP_SECONDS else None
-        ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)
-        return ceiling / 2 + self._jitter() * ceiling / 2  # "equal jitter"
-
-    def _redact(self, text: str) -> str:
-        # The provider's message is echoed into ours; never let it echo a credential back.
-        for secret in self._auth.secrets():
-            value = secret.get_secret_value()
-            if value:
-                text = text.replace(value, "***")
-        return text
 
 
 def _same_order(record: R, order_id: str, kind: str) -> R:

@@ -15,6 +15,7 @@ from typing import Any, Generic, TypeVar
 
 from ledger.model import RawRecord, Rejected
 from ledger.money import to_decimal
+from worker.providers.common import json_type
 
 SOURCE = "aurpay"
 
@@ -40,24 +41,15 @@ class _FieldError(ValueError):
     pass
 
 
-def _json_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | Decimal):
-        return "number"
-    names = {str: "string", list: "array", dict: "object", type(None): "null"}
-    return names.get(type(value), type(value).__name__)
-
-
 def _text(value: Any, naive_tz: tzinfo) -> str:
     if not isinstance(value, str):
-        raise ValueError(f"expected a string, got {_json_type(value)}")
+        raise ValueError(f"expected a string, got {json_type(value)}")
     return value
 
 
 def _flag(value: Any, naive_tz: tzinfo) -> bool:
     if not isinstance(value, bool):
-        raise ValueError(f"expected a boolean, got {_json_type(value)}")
+        raise ValueError(f"expected a boolean, got {json_type(value)}")
     return value
 
 
@@ -71,7 +63,7 @@ def _time(value: Any, naive_tz: tzinfo) -> datetime | None:
     if value == "":
         return None
     if not isinstance(value, str):
-        raise ValueError(f"expected an ISO-8601 string, got {_json_type(value)}")
+        raise ValueError(f"expected an ISO-8601 string, got {json_type(value)}")
     return parse_time(value, naive_tz)
 
 
@@ -199,7 +191,7 @@ def _build(cls: type[R], obj: Mapping[str, Any], naive_tz: tzinfo) -> R:
 
 def _parse(cls: type[R], kind: str, id_field: str, obj: Any, naive_tz: tzinfo) -> R:
     if not isinstance(obj, Mapping):
-        reason = f"expected a JSON object, got {_json_type(obj)}"
+        reason = f"expected a JSON object, got {json_type(obj)}"
         raise InvalidRecord(Rejected(source=SOURCE, kind=kind, reason=reason, raw=obj))
     try:
         record = _build(cls, obj, naive_tz)
@@ -250,7 +242,7 @@ class Page(Generic[R]):
 def _page_int(data: Mapping[str, Any], name: str) -> int:
     value = data.get(name)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidPage(f"page field {name}: expected an integer, got {_json_type(value)}")
+        raise InvalidPage(f"page field {name}: expected an integer, got {json_type(value)}")
     return value
 
 
@@ -259,12 +251,12 @@ def parse_page(
 ) -> Page[R]:
     """Parse the envelope's ``data`` of a list endpoint; bad items become ``Rejected``."""
     if not isinstance(data, Mapping):
-        raise InvalidPage(f"page: expected a JSON object, got {_json_type(data)}")
+        raise InvalidPage(f"page: expected a JSON object, got {json_type(data)}")
     items = data.get("data")
     if items is None:
         items = []
     if not isinstance(items, list):
-        raise InvalidPage(f"page field data: expected an array, got {_json_type(items)}")
+        raise InvalidPage(f"page field data: expected an array, got {json_type(items)}")
     records: list[R] = []
     rejected: list[Rejected] = []
     for item in items:

@@ -6,50 +6,17 @@ The one place that decides what a response means (aurpay-api.md §1): success is
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import httpx
 
-from ledger import jsonx
-from worker.errors import (
-    AuthError,
-    BadResponse,
-    NotFound,
-    ProviderError,
-    RateLimited,
-    Rejected,
-    Unavailable,
-)
+from worker.errors import BadResponse, ProviderError, Rejected
 from worker.providers.aurpay.payloads import SOURCE
+from worker.providers.common import parse_retry_after, read_json_object, status_error
 
-
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP-date); None if absent/bad."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:  # RFC 9110 dates are GMT
-        moment = moment.replace(tzinfo=UTC)
-    return max(0.0, (moment - now).total_seconds())
-
-
-def _read_envelope(content: bytes) -> tuple[Mapping[str, Any] | None, str]:
-    try:
-        body = jsonx.loads(content)
-    except jsonx.InvalidJSON as exc:
-        return None, f"body is not JSON: {exc}"
-    if not isinstance(body, Mapping):
-        return None, "body is not a JSON object"
-    return body, ""
+__all__ = ["check_response", "parse_retry_after"]
 
 
 def check_response(
@@ -66,7 +33,7 @@ def check_response(
     masks any credential the provider might echo back in its message.
     """
     status = response.status_code
-    envelope, problem = _read_envelope(response.content)
+    envelope, problem = read_json_object(response.content)
     code = envelope.get("code") if envelope is not None else None
     message = envelope.get("message") if envelope is not None else None
     message = message if isinstance(message, str) else None
@@ -85,17 +52,9 @@ def check_response(
             retry_after=retry_after,
         )
 
-    retry_after = parse_retry_after(response.headers.get("Retry-After"), now)
-    if status == 429:
-        raise error(RateLimited, retry_after=retry_after)
-    if status >= 500:
-        raise error(Unavailable, retry_after=retry_after)
-    if status in (401, 403):
-        raise error(AuthError)
-    if status == 404:
-        raise error(NotFound)
-    if not 200 <= status < 300:
-        raise error(Rejected)
+    failed, retry_after = status_error(status, response.headers, now)
+    if failed is not None:
+        raise error(failed, retry_after=retry_after)
     if envelope is None:
         raise error(BadResponse, problem)
     succeeded = type(code) is int and code == 0 and envelope.get("result") is True

@@ -1,4 +1,5 @@
-"""A local Aurpay over real HTTP, faithful to shared/docs/aurpay-api.md, for tests, demo and benchmarks.
+"""A local Aurpay over real HTTP, faithful to shared/docs/aurpay-api.md, for tests, demo and
+benchmarks.
 
 ``start_sandbox(SandboxConfig(...))`` serves a deterministic world built from a seed; the world
 knows the truth it planted (``expected_mismatches()``, ``dust_cases()``, ``invalid_records()``).
@@ -9,13 +10,12 @@ from __future__ import annotations
 from worker.providers.aurpay.sandbox.model import (
     CallbackTarget,
     Delivery,
-    FaultRates,
-    InvalidRecord,
     SandboxConfig,
     SandboxCredentials,
 )
 from worker.providers.aurpay.sandbox.server import RunningSandbox, start_sandbox
 from worker.providers.aurpay.sandbox.world import Conflict, SandboxError, UnknownOrder, World
+from worker.providers.sandboxkit.faults import FaultRates, InvalidRecord
 
 __all__ = [
     "CallbackTarget",

@@ -27,28 +27,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
-from ledger import jsonx
-from worker.providers.aurpay.sandbox.api import Reply, fail, ok
-from worker.providers.aurpay.sandbox.world import SandboxError, World
+from worker.providers.aurpay.sandbox.api import fail, ok
+from worker.providers.aurpay.sandbox.world import World
+from worker.providers.sandboxkit import admin as plumbing
+from worker.providers.sandboxkit.http import Reply
 
 PREFIX = "/_admin/"
 
 
 def answer(world: World, method: str, path: str, body: bytes) -> Reply:
     """Answer one admin request; ``path`` has no query string."""
-    try:
-        payload = jsonx.loads(body) if body.strip() else {}
-    except jsonx.InvalidJSON as exc:
-        return fail(400, str(exc))
-    if not isinstance(payload, Mapping):
-        return fail(400, "the body must be a JSON object")
-    route = tuple(path.removeprefix(PREFIX).strip("/").split("/"))
-    try:
-        return _route(world, method, route, payload)
-    except SandboxError as exc:
-        return fail(exc.status, str(exc))
+    route = partial(_route, world)
+    return plumbing.answer(PREFIX, method, path, body, route, fail)
 
 
 def _route(world: World, method: str, route: tuple[str, ...], body: Mapping[str, Any]) -> Reply:

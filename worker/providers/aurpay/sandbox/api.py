@@ -17,27 +17,16 @@ no error codes): HTTP status and ``code`` equal (400, 401, 404, 405, 429, 500), 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from ledger import jsonx
 from worker.providers.aurpay.sandbox.world import SandboxError, World
+from worker.providers.sandboxkit.http import Reply
 
 DEFAULT_PAGE_SIZE = 10
 _DETAIL = "/api/v2/order/detail/"
 _REFUND_INFO = "/api/v2/order/refund-info/"
-
-
-@dataclass(frozen=True)
-class Reply:
-    status: int
-    payload: Any
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-    def body(self) -> bytes:
-        return jsonx.dumps(self.payload).encode("utf-8")
 
 
 def ok(data: Any) -> Reply:

@@ -11,8 +11,6 @@ never disturbs the sandbox.
 
 from __future__ import annotations
 
-import queue
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +23,7 @@ from worker.logging import get_logger
 from worker.providers.aurpay.auth import sign_callback
 from worker.providers.aurpay.sandbox.model import CallbackTarget, Delivery, SandboxCredentials
 from worker.providers.aurpay.sandbox.world import World
+from worker.providers.sandboxkit.sender import BackgroundSender
 
 log = get_logger(__name__)
 Job = tuple[CallbackTarget, dict[str, Any]]
@@ -52,39 +51,25 @@ class CallbackSender:
     ) -> None:
         self._world = world
         self._credentials = credentials
-        self._timeout = timeout_seconds
         self._clock = clock
-        self._jobs: queue.Queue[Job | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name="sandbox-callbacks", daemon=True)
+        self._sender: BackgroundSender[Job, Delivery] = BackgroundSender(
+            "sandbox-callbacks", self._deliver, _failed, world.record_delivery, timeout_seconds
+        )
 
     def start(self) -> None:
         self._world.subscribe(self._enqueue)
-        self._thread.start()
+        self._sender.start()
 
-    def stop(self, timeout_seconds: float = 5.0) -> None:
-        if self._thread.is_alive():
-            self._jobs.put(None)
-            self._thread.join(timeout_seconds)
+    def stop(self) -> None:
+        self._sender.stop()
 
     def _enqueue(self, event: str, order: dict[str, Any]) -> None:
         target = self._world.callback_target()  # the target when the change happened
         if target is not None:
-            self._jobs.put((target, order))
+            self._sender.submit((target, order))
 
-    def _run(self) -> None:
-        with httpx.Client(timeout=self._timeout) as client:
-            while (job := self._jobs.get()) is not None:
-                target, order = job
-                try:
-                    delivery = self._deliver(client, target, order)
-                except Exception as exc:  # a sandbox must outlive any receiver, URL or bug here
-                    error = type(exc).__name__
-                    delivery = Delivery(order["order_id"], target.method, target.url, None, error)
-                self._world.record_delivery(delivery)
-
-    def _deliver(
-        self, client: httpx.Client, target: CallbackTarget, order: dict[str, Any]
-    ) -> Delivery:
+    def _deliver(self, client: httpx.Client, job: Job) -> Delivery:
+        target, order = job
         url = callback_url(target, order["order_id"])
         date = self._clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         headers = {
@@ -101,7 +86,13 @@ class CallbackSender:
             else:
                 response = client.get(url, headers=headers)
         except httpx.HTTPError as exc:
-            log.warning("sandbox_callback_failed", order_id=order["order_id"], error=type(exc).__name__)
-            return Delivery(order["order_id"], target.method, url, None, type(exc).__name__)
+            error = type(exc).__name__
+            log.warning("sandbox_callback_failed", order_id=order["order_id"], error=error)
+            return Delivery(order["order_id"], target.method, url, None, error)
         log.info("sandbox_callback", order_id=order["order_id"], status=response.status_code)
         return Delivery(order["order_id"], target.method, url, response.status_code)
+
+
+def _failed(job: Job, error: str) -> Delivery:
+    target, order = job
+    return Delivery(order["order_id"], target.method, target.url, None, error)

@@ -17,7 +17,7 @@ from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, localcontext
 from typing import Any
 
 from ledger.precision import PrecisionTable
-from worker.providers.aurpay.sandbox.model import InvalidRecord
+from worker.providers.sandboxkit.faults import InvalidRecord
 
 EPOCH = datetime(2025, 1, 1)
 CHAINS: dict[str, tuple[str, tuple[str, ...]]] = {

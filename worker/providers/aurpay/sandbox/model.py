@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from worker.config import (
     SANDBOX_API_KEY,
@@ -16,6 +15,7 @@ from worker.config import (
     SANDBOX_CALLBACK_SECRET,
     SANDBOX_CALLBACK_TOKEN,
 )
+from worker.providers.sandboxkit.faults import FaultRates
 
 
 @dataclass(frozen=True)
@@ -27,38 +27,6 @@ class SandboxCredentials:
     api_secret: str = field(default=SANDBOX_API_SECRET, repr=False)
     callback_token: str = field(default=SANDBOX_CALLBACK_TOKEN, repr=False)
     callback_secret: str = field(default=SANDBOX_CALLBACK_SECRET, repr=False)
-
-
-@dataclass(frozen=True)
-class FaultRates:
-    """Transport faults of the four API endpoints, and the share of junk list records."""
-
-    rate_429: float = 0.0
-    rate_500: float = 0.0
-    rate_truncated: float = 0.0
-    rate_invalid_record: float = 0.0
-    latency_ms: int = 0
-    retry_after_seconds: int = 1
-
-    def __post_init__(self) -> None:
-        for name in ("rate_429", "rate_500", "rate_truncated", "rate_invalid_record"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not 0.0 <= float(value) <= 1.0:
-                raise ValueError(f"{name} must be between 0 and 1")
-        for name in ("latency_ms", "retry_after_seconds"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be a non-negative integer")
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "rate_429": self.rate_429,
-            "rate_500": self.rate_500,
-            "rate_truncated": self.rate_truncated,
-            "rate_invalid_record": self.rate_invalid_record,
-            "latency_ms": self.latency_ms,
-            "retry_after_seconds": self.retry_after_seconds,
-        }
 
 
 @dataclass(frozen=True)
@@ -121,12 +89,3 @@ class Delivery:
     url: str
     status: int | None
     error: str | None = None
-
-
-@dataclass(frozen=True)
-class InvalidRecord:
-    """A junk list item planted on purpose: which list, why it is invalid, and the item itself."""
-
-    endpoint: str  # "orders" | "transactions"
-    reason: str
-    record: dict[str, Any]

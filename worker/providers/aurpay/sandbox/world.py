@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import random
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from copy import deepcopy
 from dataclasses import asdict
 from datetime import datetime, timedelta
@@ -31,29 +31,19 @@ from worker.providers.aurpay.sandbox.generate import (
 from worker.providers.aurpay.sandbox.model import (
     CallbackTarget,
     Delivery,
-    FaultRates,
-    InvalidRecord,
     SandboxConfig,
 )
+from worker.providers.sandboxkit.errors import Conflict, NotFound, SandboxError
+from worker.providers.sandboxkit.events import DeliveryLog, Listener, Listeners
+from worker.providers.sandboxkit.faults import FaultRates, InvalidRecord
 
-Listener = Callable[[str, dict[str, Any]], None]
 Row = tuple[tuple[Any, ...], dict[str, Any]]  # (sort key, record)
 REFUND_MONEY_FIELDS = ("amount", "network_fee", "obtained")
 REFUND_TEXT_FIELDS = ("chain", "currency", "from_addr", "to_addr")
 
 
-class SandboxError(Exception):
-    """A request the world refuses; ``status`` is the HTTP status the admin API answers with."""
-
-    status = 400
-
-
-class UnknownOrder(SandboxError):
-    status = 404
-
-
-class Conflict(SandboxError):
-    status = 409
+class UnknownOrder(NotFound):
+    """No such order, or (for refund-info) an order without a refund."""
 
 
 class World:
@@ -62,7 +52,6 @@ class World:
     def __init__(self, config: SandboxConfig) -> None:
         self.config = config
         self._lock = threading.RLock()
-        self._delivered = threading.Condition(self._lock)
         self._rng = random.Random(config.seed)
         self._gen = Generator(self._rng, config.mismatch_rate, config.dust_rate)
         self._orders: dict[str, dict[str, Any]] = {}
@@ -73,8 +62,8 @@ class World:
         self._sorted: dict[str, list[dict[str, Any]]] = {}
         self._faults = config.fault_rates()
         self._callback: CallbackTarget | None = None
-        self._deliveries: list[Delivery] = []
-        self._listeners: list[Listener] = []
+        self._deliveries: DeliveryLog[Delivery] = DeliveryLog()
+        self._listeners = Listeners()
         self._clock = EPOCH
         previous: datetime | None = None
         for i in range(config.orders):
@@ -115,7 +104,7 @@ class World:
                 "expected_mismatches": sorted(self.expected_mismatches()),
                 "dust_cases": sorted(self.dust_cases()),
                 "invalid_records": [asdict(r) for r in self._invalid],
-                "deliveries": [asdict(d) for d in self._deliveries],
+                "deliveries": [asdict(d) for d in self._deliveries.items()],
                 "faults": self._faults.as_json(),
                 "callbacks": asdict(self._callback) if self._callback else None,
             }
@@ -155,7 +144,7 @@ class World:
                 raise Conflict(f"order is already paid (status {order['status']})")
             self._add_tx(self._gen.pay(order, self._tick(), plant))
             paid = deepcopy(order)
-        self._notify("paid", paid)
+        self._listeners.notify("paid", paid)
         return paid
 
     def refund(self, order_id: str, mismatch: bool = False) -> dict[str, Any]:
@@ -167,7 +156,7 @@ class World:
             info = self._gen.refund(order, self._tick(), bool(mismatch))
             self._refunds[order_id] = info
             refunded, info = deepcopy(order), deepcopy(info)
-        self._notify("refunded", refunded)
+        self._listeners.notify("refunded", refunded)
         return info
 
     def update_refund_info(self, order_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -213,22 +202,17 @@ class World:
     # --- listeners and callback deliveries
 
     def subscribe(self, listener: Listener) -> None:
-        with self._lock:
-            self._listeners.append(listener)
+        self._listeners.subscribe(listener)
 
     def record_delivery(self, delivery: Delivery) -> None:
-        with self._delivered:
-            self._deliveries.append(delivery)
-            self._delivered.notify_all()
+        self._deliveries.record(delivery)
 
     def deliveries(self) -> list[Delivery]:
-        with self._lock:
-            return list(self._deliveries)
+        return self._deliveries.items()
 
     def wait_for_deliveries(self, count: int, timeout: float) -> bool:
         """Block until at least ``count`` callback attempts are recorded; False on timeout."""
-        with self._delivered:
-            return self._delivered.wait_for(lambda: len(self._deliveries) >= count, timeout)
+        return self._deliveries.wait_for(count, timeout)
 
     # --- internals (callers hold the lock)
 
@@ -310,12 +294,6 @@ class World:
         return list(
             truth.differences(self._orders.values(), self._txs.values(), self._refunds.values())
         )
-
-    def _notify(self, event: str, order: dict[str, Any]) -> None:
-        with self._lock:
-            listeners = list(self._listeners)
-        for listener in listeners:
-            listener(event, deepcopy(order))
 
 
 def _refund_field(name: str, value: Any) -> Any:

@@ -1,0 +1,1 @@
+"""Ebioro (Stellar, USDC): digest-signed client, payloads, sync source and webhook checks."""
