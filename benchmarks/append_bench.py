@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -24,14 +25,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import sqlalchemy as sa  # noqa: E402
+import sqlalchemy as sa
 
-from ledger import jsonx  # noqa: E402
-from ledger.db import make_engine, upgrade  # noqa: E402
-from ledger.model import RawRecord  # noqa: E402
-from ledger.precision import PrecisionTable  # noqa: E402
-from ledger.store import LedgerStore  # noqa: E402
-from ledger.types import UTCDateTime  # noqa: E402
+from ledger import jsonx
+from ledger.db import make_engine, upgrade
+from ledger.model import RawRecord
+from ledger.precision import PrecisionTable
+from ledger.store import LedgerStore
+from ledger.types import UTCDateTime
 
 PG_ADMIN_URL = os.environ.get("TALLY_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 NOW = datetime(2024, 8, 6, 7, 19, 26, tzinfo=UTC)
@@ -58,10 +59,10 @@ def pages(items: Sequence[RawRecord], size: int) -> Iterator[Sequence[RawRecord]
         yield items[start : start + size]
 
 
-def plain_table(metadata: sa.MetaData) -> sa.Table:
+def plain_table(metadata: sa.MetaData, name: str) -> sa.Table:
     """ledger_snapshot's shape (same columns, key and unique index), no triggers, no chain."""
     return sa.Table(
-        "bench_plain_snapshot",
+        name,
         metadata,
         sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
         *(sa.Column(n, sa.String(128), nullable=False) for n in ("source", "kind", "external_id")),
@@ -72,13 +73,13 @@ def plain_table(metadata: sa.MetaData) -> sa.Table:
             sa.Column(n, sa.String(64), nullable=False)
             for n in ("content_hash", "prev_hash", "entry_hash")
         ),
-        sa.UniqueConstraint("source", "kind", "external_id", "version"),
+        sa.UniqueConstraint("external_id", "source", "kind", "version"),
     )
 
 
-def run_plain(url: str, items: Sequence[RawRecord], page: int) -> float:
+def run_plain(url: str, items: Sequence[RawRecord], page: int, name: str) -> float:
     engine = make_engine(url)
-    table = plain_table(sa.MetaData())
+    table = plain_table(sa.MetaData(), name)
     table.create(engine)
     seq, dummy = 0, "0" * 64
     try:
@@ -140,22 +141,26 @@ def database(kind: str) -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def bench(kind: str, rows: int, page: int, planners: dict[str, Callable[..., Any]]) -> list[str]:
-    lines = []
+def bench(
+    kind: str, rows: int, page: int, rounds: int, planners: dict[str, Callable[..., Any]]
+) -> list[str]:
+    """Alternate the paths for ``rounds`` rounds (new objects each time); report medians."""
+    rates: dict[str, list[float]] = {"plain": [], **{label: [] for label in planners}}
     with database(kind) as url:
         upgrade(url)
-        plain = run_plain(url, records(rows, "SUCCESS"), page)
-        for label, planner in planners.items():
-            # a fresh source per planner so every run appends `rows` new objects
-            items = [
-                RawRecord(f"{r.source}-{label}", r.kind, r.external_id, r.payload)
-                if label != "no journal"
-                else r
-                for r in records(rows, "SUCCESS")
-            ]
-            rate = run_ledger(url, items, page, planner)
-            lines.append(f"| {kind} | {label} | {rate:,.0f} | {plain:,.0f} | {rate / plain:.2f} |")
-    return lines
+        for n in range(rounds):
+            items = records(rows, "SUCCESS")
+            rates["plain"].append(run_plain(url, items, page, f"bench_plain_{n}"))
+            for label, planner in planners.items():
+                source = f"aurpay-{n}-{label.split()[0]}"  # new objects for every run
+                fresh = [RawRecord(source, r.kind, r.external_id, r.payload) for r in items]
+                rates[label].append(run_ledger(url, fresh, page, planner))
+    plain = statistics.median(rates["plain"])
+    return [
+        f"| {kind} | {label} | {statistics.median(rates[label]):,.0f} | {plain:,.0f} | "
+        f"{statistics.median(rates[label]) / plain:.2f} |"
+        for label in planners
+    ]
 
 
 def main() -> int:
@@ -163,6 +168,7 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=20000)
     parser.add_argument("--page", type=int, default=100)
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating runs per path")
     args = parser.parse_args()
     planners: dict[str, Callable[..., Any]] = {"no journal": lambda *_: []}
     try:
@@ -174,7 +180,7 @@ def main() -> int:
     print("| database | append path | ledger snapshots/s | plain inserts/s | ratio |")
     print("|---|---|---:|---:|---:|")
     for kind in ("sqlite", "postgres") if args.db == "both" else (args.db,):
-        for line in bench(kind, args.rows, args.page, planners):
+        for line in bench(kind, args.rows, args.page, args.rounds, planners):
             print(line, flush=True)
     return 0
 

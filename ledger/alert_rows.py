@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from ledger import jsonx
 from ledger.alert_tables import Alert as AlertRow
-from ledger.alert_tables import AlertEvent, ReconcileCursor, ReconcileRefundWait, ReconcileTxLink
+from ledger.alert_tables import AlertEvent, ReconcileCursor, ReconcileLink, ReconcileWait
 from ledger.alerts import Alert
 from ledger.money import fmt
 from ledger.rules import Finding
@@ -25,8 +25,8 @@ from ledger.suspense import Suspense
 ALERT: Table = AlertRow.__table__  # type: ignore[attr-defined]
 EVENT: Table = AlertEvent.__table__  # type: ignore[attr-defined]
 CURSOR: Table = ReconcileCursor.__table__  # type: ignore[attr-defined]
-LINK: Table = ReconcileTxLink.__table__  # type: ignore[attr-defined]
-WAIT: Table = ReconcileRefundWait.__table__  # type: ignore[attr-defined]
+LINK: Table = ReconcileLink.__table__  # type: ignore[attr-defined]
+WAIT: Table = ReconcileWait.__table__  # type: ignore[attr-defined]
 AMOUNTS = ("expected", "actual", "difference", "tolerance")
 _FIELDS = tuple(f.name for f in dataclasses.fields(Alert))
 

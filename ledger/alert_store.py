@@ -87,9 +87,9 @@ class Commit:
     now: datetime
     actions: Sequence[Action] = ()
     suspense: Mapping[AlertKey, Suspense] = field(default_factory=dict)
-    links: Collection[tuple[str, str, str]] = ()  # (source, tx_id, order_id)
-    awaiting: Collection[tuple[str, str]] = ()  # (source, order_id): REFUNDED, no refund-info
-    not_awaiting: Collection[tuple[str, str]] = ()
+    links: Collection[tuple[str, str, str, str]] = ()  # (source, link, from_id, to_id)
+    waiting: Collection[tuple[str, str]] = ()  # (source, subject): the clock can break it
+    settled: Collection[tuple[str, str]] = ()  # (source, subject): evaluated, and not waiting
     last_seq: int | None = None
     full: bool = False
     stats: Mapping[str, int] = field(default_factory=dict)  # counted once committed
@@ -97,7 +97,7 @@ class Commit:
     @property
     def empty(self) -> bool:
         return (
-            not (self.actions or self.links or self.awaiting or self.not_awaiting or self.full)
+            not (self.actions or self.links or self.waiting or self.settled or self.full)
             and self.last_seq is None
         )
 
@@ -127,26 +127,27 @@ class AlertStore:
                 found += [to_alert(row) for row in conn.execute(stmt).mappings()]
         return found
 
-    def orders_of_tx(self, source: str, tx_ids: Iterable[str]) -> dict[str, set[str]]:
-        linked: dict[str, set[str]] = {}
+    def linked(self, source: str, link: str, from_ids: Iterable[str]) -> dict[str, set[str]]:
+        """from_id → to_ids of one reverse-lookup ``link`` (see ``ReconcileLink``)."""
+        found: dict[str, set[str]] = {}
         with self._reader.connect() as conn:
-            for ids in chunks(sorted(set(tx_ids))):
-                stmt = select(LINK.c.tx_id, LINK.c.order_id).where(
-                    LINK.c.source == source, LINK.c.tx_id.in_(ids)
+            for ids in chunks(sorted(set(from_ids))):
+                stmt = select(LINK.c.from_id, LINK.c.to_id).where(
+                    LINK.c.source == source, LINK.c.link == link, LINK.c.from_id.in_(ids)
                 )
-                for tx_id, order_id in conn.execute(stmt):
-                    linked.setdefault(tx_id, set()).add(order_id)
-        return linked
+                for from_id, to_id in conn.execute(stmt):
+                    found.setdefault(from_id, set()).add(to_id)
+        return found
 
-    def awaiting_refund(self) -> dict[str, list[str]]:
-        """source → REFUNDED orders with no refund-info yet (the refund-missing sweep)."""
-        waiting: dict[str, list[str]] = {}
+    def waiting(self) -> dict[str, list[str]]:
+        """source → subjects the clock can break (the periodic sweep)."""
+        found: dict[str, list[str]] = {}
         with self._reader.connect() as conn:
-            for source, order_id in conn.execute(
-                select(WAIT.c.source, WAIT.c.order_id).order_by(WAIT.c.source, WAIT.c.order_id)
+            for source, subject_id in conn.execute(
+                select(WAIT.c.source, WAIT.c.subject_id).order_by(WAIT.c.source, WAIT.c.subject_id)
             ):
-                waiting.setdefault(source, []).append(order_id)
-        return waiting
+                found.setdefault(source, []).append(subject_id)
+        return found
 
     def list_alerts(self, statuses: Iterable[str] = (OPEN, ACKNOWLEDGED)) -> list[Alert]:
         stmt = select(ALERT).where(ALERT.c.status.in_(list(statuses))).order_by(ALERT.c.id)
@@ -269,17 +270,23 @@ class AlertStore:
 
     def _index(self, conn: Connection, work: Commit) -> None:
         links = sorted(set(work.links))
-        insert_ignore(conn, LINK, [{"source": s, "tx_id": t, "order_id": o} for s, t, o in links])
-        waiting = sorted(set(work.awaiting))
         insert_ignore(
-            conn, WAIT, [{"source": s, "order_id": o, "since": work.now} for s, o in waiting]
+            conn,
+            LINK,
+            [{"source": s, "link": k, "from_id": f, "to_id": t} for s, k, f, t in links],
         )
-        done: dict[str, list[str]] = {}
-        for source, order_id in sorted(set(work.not_awaiting)):
-            done.setdefault(source, []).append(order_id)
-        for source, order_ids in done.items():
-            for ids in chunks(order_ids):
-                conn.execute(WAIT.delete().where(WAIT.c.source == source, WAIT.c.order_id.in_(ids)))
+        waiting = sorted(set(work.waiting))
+        insert_ignore(
+            conn, WAIT, [{"source": s, "subject_id": i, "since": work.now} for s, i in waiting]
+        )
+        settled: dict[str, list[str]] = {}
+        for source, subject_id in sorted(set(work.settled)):
+            settled.setdefault(source, []).append(subject_id)
+        for source, subject_ids in settled.items():
+            for ids in chunks(subject_ids):
+                conn.execute(
+                    WAIT.delete().where(WAIT.c.source == source, WAIT.c.subject_id.in_(ids))
+                )
 
     # --- people
 

@@ -113,25 +113,27 @@ class ReconcileCursor(SQLModel, table=True):
     last_full_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
-class ReconcileTxLink(SQLModel, table=True):
-    """Which orders name a transaction (order ``tx_id``): the reverse lookup for a changed
-    transaction, kept by reconcile so it never scans order payloads."""
+class ReconcileLink(SQLModel, table=True):
+    """Reverse lookups the rules need, kept by reconcile so it never scans payloads: e.g.
+    ``tx-order`` (a transaction → the orders naming it), ``payment-refund`` (a payment → its
+    refunds)."""
 
-    __tablename__ = "reconcile_tx_link"
-
-    source: str = Field(sa_type=String(32), primary_key=True)
-    tx_id: str = Field(sa_type=String(128), primary_key=True)
-    order_id: str = Field(sa_type=String(128), primary_key=True)
-
-
-class ReconcileRefundWait(SQLModel, table=True):
-    """REFUNDED orders with no refund-info yet: the only orders the clock can break (the
-    ``refund-missing`` sweep reads just these)."""
-
-    __tablename__ = "reconcile_refund_wait"
+    __tablename__ = "reconcile_link"
 
     source: str = Field(sa_type=String(32), primary_key=True)
-    order_id: str = Field(sa_type=String(128), primary_key=True)
+    link: str = Field(sa_type=String(32), primary_key=True)
+    from_id: str = Field(sa_type=String(128), primary_key=True)
+    to_id: str = Field(sa_type=String(128), primary_key=True)
+
+
+class ReconcileWait(SQLModel, table=True):
+    """Subjects the clock alone can break (a refunded order with no refund-info yet): the
+    periodic sweep re-judges just these."""
+
+    __tablename__ = "reconcile_wait"
+
+    source: str = Field(sa_type=String(32), primary_key=True)
+    subject_id: str = Field(sa_type=String(128), primary_key=True)
     since: datetime = Field(sa_type=UTCDateTime)
 
 
@@ -140,6 +142,6 @@ ALERT_TABLES = (
     "alert_event",
     "alert_delivery",
     "reconcile_cursor",
-    "reconcile_tx_link",
-    "reconcile_refund_wait",
+    "reconcile_link",
+    "reconcile_wait",
 )

@@ -27,12 +27,9 @@ class Prepared:
     """A record with its stored text and content hash, computed before taking the lock."""
 
     record: RawRecord
+    object_key: ObjectKey
     payload_text: str
     content_hash: str
-
-    @property
-    def object_key(self) -> ObjectKey:
-        return (self.record.source, self.record.kind, self.record.external_id)
 
 
 @dataclass(frozen=True)
@@ -46,30 +43,90 @@ class Layout:
     """The rows one append writes, in seq order, and where the chain head ends up."""
 
     snapshots: list[Snapshot] = field(default_factory=list)
+    payload_texts: list[str] = field(default_factory=list)  # one per snapshot, as stored
     journal: list[tuple[JournalEntry, str]] = field(default_factory=list)  # (entry, object_kind)
     unpostable: list[tuple[Snapshot, str]] = field(default_factory=list)  # (snapshot, reason)
     unchanged: int = 0
     base: tuple[int, str] = (0, chain.GENESIS_HASH)  # the head before the append
     head: tuple[int, str] = (0, chain.GENESIS_HASH)  # the head after it
 
+    def snapshot_rows(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "seq": s.seq,
+                "source": s.source,
+                "kind": s.kind,
+                "external_id": s.external_id,
+                "version": s.version,
+                "observed_at": s.observed_at,
+                "payload": text,
+                "content_hash": s.content_hash,
+                "prev_hash": s.prev_hash,
+                "entry_hash": s.entry_hash,
+            }
+            for s, text in zip(self.snapshots, self.payload_texts, strict=True)
+        ]
 
-def _refuse_inexact(value: Any, path: str) -> None:
-    """A payload must hold only what ``jsonx.loads`` produces: no floats, no NaN."""
-    if isinstance(value, float):
-        raise InvalidEntry(f"payload {path} is a float; parse JSON with ledger.jsonx.loads")
-    if isinstance(value, Decimal) and not value.is_finite():
-        raise InvalidEntry(f"payload {path} is not a finite number")
+    def journal_rows(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "seq": e.seq,
+                "key": e.key,
+                "date": e.date,
+                "description": e.description,
+                "source": e.source,
+                "object_kind": kind,
+                "external_id": e.external_id,
+                "snapshot_seq": e.snapshot_seq,
+                "reverses_key": e.reverses_key,
+                "prev_hash": e.prev_hash,
+                "entry_hash": e.entry_hash,
+            }
+            for e, kind in self.journal
+        ]
+
+    def posting_rows(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "journal_seq": e.seq,
+                "idx": i,
+                "account": p.account,
+                "currency": p.currency,
+                "amount": p.amount,
+            }
+            for e, _ in self.journal
+            for i, p in enumerate(e.postings)
+        ]
+
+
+def _exact(value: Any) -> bool:
+    """True if ``value`` holds only what ``jsonx.loads`` produces: no float, no NaN/Infinity.
+
+    Runs on every payload of every append, so it checks types first and builds no paths.
+    """
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return True
+    if kind is Decimal:
+        return bool(value.is_finite())
     if isinstance(value, Mapping):
-        for key, item in value.items():
-            _refuse_inexact(item, f"{path}.{key}")
-    elif isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            _refuse_inexact(item, f"{path}[{index}]")
+        value = value.values()
+    elif not isinstance(value, list | tuple):
+        return not isinstance(value, float)
+    for item in value:  # noqa: SIM110 - a plain loop is measurably faster than all() here
+        if not _exact(item):
+            return False
+    return True
 
 
 def prepare(record: RawRecord) -> Prepared:
-    _refuse_inexact(record.payload, "$")
-    return Prepared(record, jsonx.dumps(record.payload), chain.content_hash(record.payload))
+    if not _exact(record.payload):
+        raise InvalidEntry(
+            f"payload of {record.source}/{record.kind}/{record.external_id} holds a float or a "
+            "non-finite number; parse provider JSON with ledger.jsonx.loads"
+        )
+    key = (record.source, record.kind, record.external_id)
+    return Prepared(record, key, jsonx.dumps(record.payload), chain.content_hash(record.payload))
 
 
 def check_entry(entry: JournalEntry, snapshot: Snapshot) -> None:
@@ -91,6 +148,33 @@ def check_entry(entry: JournalEntry, snapshot: Snapshot) -> None:
     unbalanced = sorted(currency for currency, total in totals.items() if total != 0)
     if unbalanced:
         raise InvalidEntry(f"journal entry {entry.key!r} does not balance in {unbalanced}")
+
+
+def _link_snapshot(
+    item: Prepared, version: int, observed_at: datetime, seq: int, prev: str
+) -> Snapshot:
+    source, kind, external_id = item.object_key
+    record = chain.snapshot_record(
+        seq=seq,
+        source=source,
+        kind=kind,
+        external_id=external_id,
+        version=version,
+        observed_at=observed_at,
+        content_hash=item.content_hash,
+    )
+    return Snapshot(
+        seq=seq,
+        source=source,
+        kind=kind,
+        external_id=external_id,
+        version=version,
+        observed_at=observed_at,
+        content_hash=item.content_hash,
+        prev_hash=prev,
+        entry_hash=chain.entry_hash(prev, record),
+        payload=item.record.payload,
+    )
 
 
 def _link_journal(entry: JournalEntry, object_kind: str, seq: int, prev: str) -> JournalEntry:
@@ -142,29 +226,9 @@ def layout(
             continue
         version = current.version + 1 if current else 1
         seq += 1
-        source, kind, external_id = key
-        record = chain.snapshot_record(
-            seq=seq,
-            source=source,
-            kind=kind,
-            external_id=external_id,
-            version=version,
-            observed_at=observed_at,
-            content_hash=item.content_hash,
-        )
-        snapshot = Snapshot(
-            seq=seq,
-            source=source,
-            kind=kind,
-            external_id=external_id,
-            version=version,
-            observed_at=observed_at,
-            content_hash=item.content_hash,
-            prev_hash=prev,
-            entry_hash=chain.entry_hash(prev, record),
-            payload=item.record.payload,
-        )
+        snapshot = _link_snapshot(item, version, observed_at, seq, prev)
         out.snapshots.append(snapshot)
+        out.payload_texts.append(item.payload_text)
         prev = snapshot.entry_hash
         latest[key] = Latest(version, item.content_hash)
         try:

@@ -38,6 +38,7 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from ledger import jsonx
@@ -54,6 +55,7 @@ __all__ = [
 ]
 
 
+@lru_cache(maxsize=256)  # one append stamps every row with the same observed_at
 def iso_utc(moment: datetime) -> str:
     """``2024-08-06T07:19:26.000000Z``: the one text form of a timestamp in the chain."""
     if moment.tzinfo is None or moment.utcoffset() is None:

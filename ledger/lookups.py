@@ -8,12 +8,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from ledger.batch import Latest, ObjectKey
 from ledger.model import JournalEntry
-from ledger.reads import POSTING_COLUMNS, J, P, S, chunks, to_entry
+from ledger.reads import POSTING_COLUMNS, J, P, S, chunks, one_of, to_entry
 
 
 def _by_group(objects: Iterable[ObjectKey]) -> dict[tuple[str, str], list[str]]:
@@ -24,24 +24,21 @@ def _by_group(objects: Iterable[ObjectKey]) -> dict[tuple[str, str], list[str]]:
 
 
 def latest_versions(conn: Connection, objects: Sequence[ObjectKey]) -> dict[ObjectKey, Latest]:
+    """The newest stored version of each object (absent: never stored).
+
+    Reads every version of the wanted objects (a handful each) and keeps the newest in Python:
+    the query is an index range on external_id, whatever the planner's statistics say.
+    """
     found: dict[ObjectKey, Latest] = {}
     for (source, kind), external_ids in _by_group(objects).items():
         for ids in chunks(external_ids):
-            top = (
-                select(S.external_id, func.max(S.version).label("version"))
-                .where(S.source == source, S.kind == kind, S.external_id.in_(ids))
-                .group_by(S.external_id)
-                .subquery()
-            )
-            stmt = select(S.external_id, S.version, S.content_hash).join(
-                top,
-                (S.source == source)
-                & (S.kind == kind)
-                & (S.external_id == top.c.external_id)
-                & (S.version == top.c.version),
+            stmt = select(S.external_id, S.version, S.content_hash).where(
+                one_of(conn, S.external_id, ids), S.source == source, S.kind == kind
             )
             for row in conn.execute(stmt):
-                found[(source, kind, row.external_id)] = Latest(row.version, row.content_hash)
+                key = (source, kind, row.external_id)
+                if key not in found or found[key].version < row.version:
+                    found[key] = Latest(row.version, row.content_hash)
     return found
 
 
@@ -49,22 +46,22 @@ def effective_entries(
     conn: Connection, objects: Sequence[ObjectKey]
 ) -> Mapping[ObjectKey, JournalEntry | None]:
     """Each object's latest journal entry by seq, or None when that entry is a reversal."""
+    newest: dict[str, int] = {}
     found: dict[ObjectKey, JournalEntry | None] = {}
     for (source, kind), external_ids in _by_group(objects).items():
+        newest.clear()
         for ids in chunks(external_ids):
-            top = (
-                select(func.max(J.seq).label("seq"))
-                .where(J.source == source, J.object_kind == kind, J.external_id.in_(ids))
-                .group_by(J.external_id)
-                .subquery()
+            stmt = select(J.external_id, J.seq).where(
+                one_of(conn, J.external_id, ids), J.source == source, J.object_kind == kind
             )
-            rows = conn.execute(select(J).join(top, J.seq == top.c.seq)).all()
-            if not rows:
-                continue
+            for external_id, seq in conn.execute(stmt):
+                newest[external_id] = max(seq, newest.get(external_id, 0))
+        for seqs in chunks(sorted(newest.values())):
+            rows = conn.execute(select(J).where(one_of(conn, J.seq, seqs))).all()
             postings: dict[int, list[Any]] = defaultdict(list)
             stmt = (
                 select(P.journal_seq, *POSTING_COLUMNS)
-                .where(P.journal_seq.in_([row.seq for row in rows]))
+                .where(one_of(conn, P.journal_seq, seqs))
                 .order_by(P.journal_seq, P.idx)
             )
             for posting in conn.execute(stmt):
@@ -78,5 +75,5 @@ def effective_entries(
 def stored_keys(conn: Connection, keys: Sequence[str]) -> frozenset[str]:
     stored: set[str] = set()
     for chunk in chunks(list(keys)):
-        stored.update(conn.execute(select(J.key).where(J.key.in_(chunk))).scalars())
+        stored.update(conn.execute(select(J.key).where(one_of(conn, J.key, chunk))).scalars())
     return frozenset(stored)

@@ -11,8 +11,9 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Select, exists, select
-from sqlalchemy.engine import Engine, Row
+from sqlalchemy import Column, ColumnElement, Select, any_, exists, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Connection, Engine, Row
 
 from ledger import jsonx
 from ledger.errors import ChainBroken
@@ -29,6 +30,14 @@ MAX_IN = 500  # values per IN (...) list, well under SQLite's variable limit
 def chunks(values: Sequence[Any], size: int = MAX_IN) -> Iterator[Sequence[Any]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
+
+
+def one_of(conn: Connection, column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
+    """``column IN (values)``; on PostgreSQL ``column = ANY(:array)``: one bind parameter, so
+    the statement text (and psycopg's prepared plan) stays the same whatever the count."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(literal(list(values), ARRAY(column.type)))  # type: ignore[no-any-return]
+    return column.in_(values)  # type: ignore[no-any-return]
 
 
 def keyset(

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 
 from ledger import chain, jsonx, lookups, reads
@@ -29,12 +31,24 @@ from ledger.tables import LedgerHead, SyncQuarantine
 HEAD = LedgerHead.__table__  # type: ignore[attr-defined]
 H = HEAD.c
 QUARANTINE = SyncQuarantine.__table__  # type: ignore[attr-defined]
+READ_HEAD = select(H.seq, H.hash).where(H.id == 1)
+LOCK_HEAD = READ_HEAD.with_for_update()
+MOVE_HEAD = (
+    update(HEAD)
+    .where(H.id == 1, H.seq == bindparam("old_seq"))
+    .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+)
 
 __all__ = ["AppendResult", "LedgerStore", "Planner"]
 
 
 @dataclass(frozen=True)
 class AppendResult:
+    """What one append wrote. ``quarantined`` counts new quarantine rows: rejected records not
+    quarantined before, plus any new snapshot the planner could not post (the snapshot is
+    kept, its journal left for a person); ``unchanged`` counts records equal to their
+    object's latest version."""
+
     new_snapshots: tuple[Snapshot, ...]
     journal_entries: int
     quarantined: int
@@ -52,6 +66,13 @@ def _raw_text(raw: Any) -> str:
         return repr(raw)
 
 
+def quarantine_fingerprint(
+    source: str, kind: str, external_id: str | None, reason: str, raw: str
+) -> str:
+    """The natural key of a quarantine row: the same bad record is kept once, not per run."""
+    return chain.content_hash([source, kind, external_id, reason, raw])
+
+
 def _quarantine_row(
     source: str,
     kind: str,
@@ -62,6 +83,7 @@ def _quarantine_row(
     created_at: datetime,
 ) -> dict[str, Any]:
     return {
+        "fingerprint": quarantine_fingerprint(source, kind, external_id, reason, raw),
         "source": source,
         "kind": kind,
         "external_id": external_id,
@@ -72,7 +94,23 @@ def _quarantine_row(
     }
 
 
+def _quarantine(conn: Connection, rows: list[dict[str, Any]]) -> int:
+    """Insert the rows not quarantined before; return how many were new."""
+    column = QUARANTINE.c.fingerprint
+    wanted = [row["fingerprint"] for row in rows]
+    known = set(conn.execute(select(column).where(reads.one_of(conn, column, wanted))).scalars())
+    fresh = list({r["fingerprint"]: r for r in rows if r["fingerprint"] not in known}.values())
+    if fresh:
+        # a concurrent quarantine-only append (no head lock) may insert the same row first
+        dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        conn.execute(dialect_insert(QUARANTINE).on_conflict_do_nothing(), fresh)
+    return len(fresh)
+
+
 class LedgerStore:
+    """The ledger on one engine. ``planner`` derives journal entries from a new snapshot
+    (default ``ledger.journal.plan_entries``); appends never update or delete a ledger row."""
+
     def __init__(
         self, engine: Engine, precision: PrecisionTable, planner: Planner | None = None
     ) -> None:
@@ -99,6 +137,7 @@ class LedgerStore:
         run_id: str | None = None,
     ) -> AppendResult:
         chain.iso_utc(observed_at)  # refuse a naive clock before doing any work
+        observed_at = observed_at.astimezone(UTC)
         prepared = [prepare(record) for record in records]
         quarantine = [
             _quarantine_row(
@@ -112,7 +151,7 @@ class LedgerStore:
         with self.engine.begin() as conn:
             if prepared:
                 laid = self._lay_out(conn, prepared, observed_at)
-                self._write(conn, laid, prepared)
+                self._write(conn, laid)
                 quarantine += [
                     _quarantine_row(
                         s.source,
@@ -125,22 +164,20 @@ class LedgerStore:
                     )
                     for s, reason in laid.unpostable
                 ]
-            if quarantine:
-                conn.execute(insert(QUARANTINE), quarantine)
-        return AppendResult(
-            tuple(laid.snapshots), len(laid.journal), len(quarantine), laid.unchanged
-        )
+            quarantined = _quarantine(conn, quarantine) if quarantine else 0
+        return AppendResult(tuple(laid.snapshots), len(laid.journal), quarantined, laid.unchanged)
 
     def _lay_out(self, conn: Connection, prepared: list[Prepared], observed_at: datetime) -> Layout:
-        row = conn.execute(select(H.seq, H.hash).where(H.id == 1).with_for_update()).one_or_none()
+        row = conn.execute(LOCK_HEAD).one_or_none()
         if row is None:
             raise LedgerError("ledger_head row is missing: run `tally db upgrade`")
         head = (row.seq, row.hash)
         latest = lookups.latest_versions(conn, list(dict.fromkeys(p.object_key for p in prepared)))
+        # Only an object with a stored version can have journal entries: skip the others.
         changed = {
             p.object_key
             for p in prepared
-            if p.object_key not in latest or latest[p.object_key].content_hash != p.content_hash
+            if p.object_key in latest and latest[p.object_key].content_hash != p.content_hash
         }
         effective = lookups.effective_entries(conn, sorted(changed))
         skip: frozenset[str] = frozenset()
@@ -160,65 +197,17 @@ class LedgerStore:
                 return laid
             skip |= stored
 
-    def _write(self, conn: Connection, laid: Layout, prepared: list[Prepared]) -> None:
+    def _write(self, conn: Connection, laid: Layout) -> None:
         if not laid.snapshots:
             return
-        texts = {(p.object_key, p.content_hash): p.payload_text for p in prepared}
-        conn.execute(
-            insert(reads.SNAPSHOT_TABLE),
-            [
-                {
-                    "seq": s.seq,
-                    "source": s.source,
-                    "kind": s.kind,
-                    "external_id": s.external_id,
-                    "version": s.version,
-                    "observed_at": s.observed_at,
-                    "payload": texts[((s.source, s.kind, s.external_id), s.content_hash)],
-                    "content_hash": s.content_hash,
-                    "prev_hash": s.prev_hash,
-                    "entry_hash": s.entry_hash,
-                }
-                for s in laid.snapshots
-            ],
-        )
+        conn.execute(insert(reads.SNAPSHOT_TABLE), laid.snapshot_rows())
         if laid.journal:
-            conn.execute(
-                insert(reads.JOURNAL_TABLE),
-                [
-                    {
-                        "seq": e.seq,
-                        "key": e.key,
-                        "date": e.date,
-                        "description": e.description,
-                        "source": e.source,
-                        "object_kind": kind,
-                        "external_id": e.external_id,
-                        "snapshot_seq": e.snapshot_seq,
-                        "reverses_key": e.reverses_key,
-                        "prev_hash": e.prev_hash,
-                        "entry_hash": e.entry_hash,
-                    }
-                    for e, kind in laid.journal
-                ],
-            )
-            postings = [
-                {
-                    "journal_seq": e.seq,
-                    "idx": i,
-                    "account": p.account,
-                    "currency": p.currency,
-                    "amount": p.amount,
-                }
-                for e, _ in laid.journal
-                for i, p in enumerate(e.postings)
-            ]
+            conn.execute(insert(reads.JOURNAL_TABLE), laid.journal_rows())
+            postings = laid.posting_rows()
             if postings:
                 conn.execute(insert(reads.POSTING_TABLE), postings)
         moved = conn.execute(
-            update(HEAD)
-            .where(H.id == 1, H.seq == laid.base[0])
-            .values(seq=laid.head[0], hash=laid.head[1])
+            MOVE_HEAD, {"old_seq": laid.base[0], "new_seq": laid.head[0], "new_hash": laid.head[1]}
         )
         if moved.rowcount != 1:  # only possible if something wrote around the head lock
             raise LedgerError("the chain head moved during the append; nothing was written")
@@ -227,7 +216,7 @@ class LedgerStore:
 
     def head(self) -> tuple[int, str]:
         with self._reader.connect() as conn:
-            row = conn.execute(select(H.seq, H.hash).where(H.id == 1)).one()
+            row = conn.execute(READ_HEAD).one()
         return row.seq, row.hash
 
     def counts(self) -> dict[str, int]:
@@ -252,7 +241,7 @@ class LedgerStore:
         found: dict[str, Snapshot] = {}
         with self._reader.connect() as conn:
             for ids in reads.chunks(list(dict.fromkeys(external_ids))):
-                stmt = reads.latest_rows(source, kind).where(S.external_id.in_(ids))
+                stmt = reads.latest_rows(source, kind).where(reads.one_of(conn, S.external_id, ids))
                 for row in conn.execute(stmt):
                     found[row.external_id] = reads.to_snapshot(row)
         return found

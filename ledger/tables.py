@@ -35,7 +35,7 @@ class LedgerSnapshot(SQLModel, table=True):
 
     __tablename__ = "ledger_snapshot"
     __table_args__ = (
-        UniqueConstraint("source", "kind", "external_id", "version", name="uq_snapshot_version"),
+        UniqueConstraint("external_id", "source", "kind", "version", name="uq_snapshot_version"),
     )
 
     seq: int = Field(sa_type=SEQ, primary_key=True, sa_column_kwargs={"autoincrement": False})
@@ -58,7 +58,7 @@ class LedgerJournal(SQLModel, table=True):
         UniqueConstraint("key", name="uq_journal_key"),
         ForeignKeyConstraint(["snapshot_seq"], ["ledger_snapshot.seq"], name="fk_journal_snapshot"),
         ForeignKeyConstraint(["reverses_key"], ["ledger_journal.key"], name="fk_journal_reverses"),
-        Index("ix_journal_object", "source", "object_kind", "external_id", "seq"),
+        Index("ix_journal_object", "external_id", "source", "object_kind", "seq"),
     )
 
     seq: int = Field(sa_type=SEQ, primary_key=True, sa_column_kwargs={"autoincrement": False})
@@ -118,8 +118,12 @@ class SyncQuarantine(SQLModel, table=True):
     """A record that failed validation, kept with its reason and raw JSON."""
 
     __tablename__ = "sync_quarantine"
+    __table_args__ = (UniqueConstraint("fingerprint", name="uq_quarantine_fingerprint"),)
 
     id: int | None = Field(default=None, primary_key=True)
+    # sha256 of [source, kind, external_id, reason, raw]: the same bad record seen by every
+    # re-sync is quarantined once (see ledger.store.quarantine_fingerprint)
+    fingerprint: str = Field(sa_type=HASH)
     source: str = Field(sa_type=String(32))
     kind: str = Field(sa_type=String(32))
     external_id: str | None = Field(default=None, sa_type=String(128))

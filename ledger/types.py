@@ -35,6 +35,11 @@ def check_amount(value: object) -> Decimal:
         raise InexactAmount(f"amount {value} is not finite")
     _, digits, exponent = value.as_tuple()
     assert isinstance(exponent, int)  # finite
+    # The common case, checked cheaply: ≤ 18 places, ≤ 20 integer digits, ≤ 28 digits in all
+    # (fmt() normalises in the default 28-digit context, exact up to there).
+    places_ok = exponent >= -MAX_PLACES
+    if places_ok and len(digits) <= 28 and len(digits) + exponent <= MAX_INTEGER_DIGITS:
+        return value
     # Trailing zeros after the point are not precision: 1.500 has one place.
     while exponent < 0 and len(digits) > 1 and digits[-1] == 0:
         digits, exponent = digits[:-1], exponent + 1

@@ -142,6 +142,9 @@ def handle_aurpay_callback(
 
 
 class _Handler(BaseHTTPRequestHandler):
+    # Headers and body go out in separate writes; without TCP_NODELAY the second one
+    # waits ~40 ms for the delayed ACK on every response.
+    disable_nagle_algorithm = True
     server: _Server
     protocol_version = "HTTP/1.1"
     timeout = 30  # seconds a client may stall mid-request before its connection is dropped

@@ -94,6 +94,7 @@ class Settings(BaseSettings):
     tally_refund_grace_seconds: int = Field(default=86400, ge=0)
     tally_source_down_alert_seconds: int = Field(default=900, ge=1)
     tally_max_rejected_per_run: int = Field(default=10, ge=0)
+    tally_reconcile_interval_seconds: int = Field(default=60, ge=1)  # the scheduler's reconcile
     # JSON objects, e.g. {"DOGE": 8} and {"USDT-TRC20": "0.01"}
     tally_currency_precision: str = "{}"
     tally_currency_tolerance: str = "{}"
@@ -131,6 +132,17 @@ class Settings(BaseSettings):
         if public != secret:
             raise ValueError("set both EBIORO_PUBLIC_KEY and EBIORO_SECRET_KEY, or neither")
         return value if secret else None
+
+    @field_validator("tally_alert_webhook_url", "tally_slack_webhook_url")
+    @classmethod
+    def _secret_http_url(cls, value: SecretStr | None) -> SecretStr | None:
+        """A webhook URL holds a token: checked here, never quoted in the error."""
+        if value is None:
+            return None
+        parts = urlsplit(value.get_secret_value())
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an http(s) URL")
+        return value
 
     @field_validator("ebioro_base_url")
     @classmethod

@@ -4,8 +4,9 @@ return the notifications for the caller to send *after* the commit.
 Incremental: snapshots with seq > the stored cursor, a chunk at a time; each chunk's subjects
 and only their related latest snapshots are loaded, so a run costs what was appended, not the
 ledger's size. Full (``--all``): every latest object, then the cursor moves to the head read at
-the start. Both then sweep the REFUNDED orders still awaiting refund-info (``refund-missing``
-depends on the clock) and judge the meta-alerts. Every chunk plans from the cursor it read and
+the start. Both then sweep the subjects only the clock can break (a REFUNDED order still
+without refund-info) and judge the meta-alerts. The rules per source come from the plans in
+``ledger.reconcile``. Every chunk plans from the cursor it read and
 commits with a compare-and-set on it; a conflict re-plans the chunk.
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -22,20 +23,11 @@ from sqlalchemy import select
 
 from ledger import reads
 from ledger.alert_store import AlertStore, Commit, Cursor, Notification, ReconcileConflict
-from ledger.alerts import plan
+from ledger.alerts import plan as plan_actions
 from ledger.db import read_only
 from ledger.meta_alerts import evaluate_meta
 from ledger.model import Snapshot
-from ledger.reconcile import (
-    KINDS,
-    ORDER,
-    REFUND,
-    TRANSACTION,
-    Evaluation,
-    Work,
-    evaluate,
-    work_from_changes,
-)
+from ledger.reconcile import PLANS, Evaluation, Loaded, SourcePlan, Terms, Work
 from ledger.store import LedgerStore
 from ledger.suspense import suspense_links
 from worker.config import Settings
@@ -44,10 +36,8 @@ from worker.sync_health import latest_run_rejects, source_health
 
 log = get_logger(__name__)
 
-RULE_SOURCES = ("aurpay",)  # sources whose objects have rules (see ledger.reconcile)
 CHUNK = 2000
 MAX_ATTEMPTS = 8
-Loaded = dict[str, dict[str, Snapshot]]
 
 
 @dataclass
@@ -72,6 +62,26 @@ class ReconcileContext:
             timedelta(seconds=settings.tally_source_down_alert_seconds),
             settings.tally_max_rejected_per_run,
         )
+
+    def loaded(
+        self, source: str, preloaded: Mapping[str, Mapping[str, Snapshot]] | None = None
+    ) -> Loaded:
+        """A fresh read-through cache of latest snapshots and links for one unit of work."""
+        return Loaded(StoreLookup(self.store, self.alerts), source, preloaded)
+
+
+class StoreLookup:
+    """``ledger.reconcile.Lookup`` over the ledger store and reconcile's link index."""
+
+    def __init__(self, store: LedgerStore, alerts: AlertStore) -> None:
+        self._store = store
+        self._alerts = alerts
+
+    def latest(self, source: str, kind: str, ids: Sequence[str]) -> dict[str, Snapshot]:
+        return self._store.latest_many(source, kind, ids)
+
+    def linked(self, source: str, link: str, ids: Sequence[str]) -> dict[str, set[str]]:
+        return self._alerts.linked(source, link, ids)
 
 
 @dataclass
@@ -148,23 +158,23 @@ def _changed_chunk(ctx: ReconcileContext, cursor: Cursor, now: datetime) -> Comm
     if not rows:
         return None
     commits = []
-    for source in RULE_SOURCES:
+    for source, plan in PLANS.items():
         changed = [(r.kind, r.external_id) for r in rows if r.source == source]
-        txs = [external_id for kind, external_id in changed if kind == TRANSACTION]
-        work = work_from_changes(source, changed, ctx.alerts.orders_of_tx(source, txs))
-        if work:
-            commits.append(_work(ctx, cursor, work, now))
+        if changed:
+            data = ctx.loaded(source)
+            work = plan.for_changes(changed, data)
+            commits.append(_work(ctx, cursor, plan, work, now, data))
     merged = _merge(cursor, now, commits, last_seq=rows[-1].seq)
     return dataclasses.replace(merged, stats=merged.stats | {"snapshots": len(rows)})
 
 
 def _full(ctx: ReconcileContext, now: datetime, report: ReconcileReport) -> None:
     head = ctx.store.head()[0]
-    for source in RULE_SOURCES:
-        for kind in KINDS:
+    for plan in PLANS.values():
+        for kind in plan.kinds:
             after: str | None = ""
             while after is not None:
-                after = _full_page(ctx, report, source, kind, after, now)
+                after = _full_page(ctx, report, plan, kind, after, now)
     _commit(
         ctx,
         report,
@@ -175,7 +185,7 @@ def _full(ctx: ReconcileContext, now: datetime, report: ReconcileReport) -> None
 def _full_page(
     ctx: ReconcileContext,
     report: ReconcileReport,
-    source: str,
+    plan: SourcePlan,
     kind: str,
     after: str,
     now: datetime,
@@ -184,14 +194,15 @@ def _full_page(
     page: list[Snapshot] = []
 
     def planner(cursor: Cursor) -> Commit | None:
-        stmt = reads.latest_rows(source, kind).where(reads.S.external_id > after)
+        stmt = reads.latest_rows(plan.source, kind).where(reads.S.external_id > after)
         with read_only(ctx.store.engine).connect() as conn:
             rows = conn.execute(stmt.order_by(reads.S.external_id).limit(ctx.chunk)).all()
         page[:] = [reads.to_snapshot(row) for row in rows]
         if not page:
             return None
-        work = Work.of_kind(source, kind, frozenset(s.external_id for s in page))
-        commit = _work(ctx, cursor, work, now, {kind: {s.external_id: s for s in page}})
+        work = plan.for_kind(kind, frozenset(s.external_id for s in page))
+        data = ctx.loaded(plan.source, {kind: {s.external_id: s for s in page}})
+        commit = _work(ctx, cursor, plan, work, now, data)
         return dataclasses.replace(commit, stats=commit.stats | {"snapshots": len(page)})
 
     _commit(ctx, report, planner)
@@ -199,15 +210,18 @@ def _full_page(
 
 
 def _sweep(ctx: ReconcileContext, now: datetime, report: ReconcileReport) -> None:
-    """``refund-missing`` turns true with time alone: re-judge the orders awaiting refund-info.
-    Their index rows exist already, so only alert changes are written."""
-    for source, order_ids in ctx.alerts.awaiting_refund().items():
-        for start in range(0, len(order_ids), ctx.chunk):
-            work = Work(source, orders=frozenset(order_ids[start : start + ctx.chunk]))
+    """Some rules turn true with time alone (``refund-missing``): re-judge the waiting
+    subjects. Their index rows exist already, so only alert changes are written."""
+    for source, subject_ids in ctx.alerts.waiting().items():
+        plan = PLANS.get(source)
+        if plan is None:
+            continue
+        for start in range(0, len(subject_ids), ctx.chunk):
+            work = plan.for_sweep(frozenset(subject_ids[start : start + ctx.chunk]))
 
-            def planner(cursor: Cursor, work: Work = work) -> Commit:
-                commit = _work(ctx, cursor, work, now)
-                return dataclasses.replace(commit, links=(), awaiting=())
+            def planner(cursor: Cursor, plan: SourcePlan = plan, work: Work = work) -> Commit:
+                commit = _work(ctx, cursor, plan, work, now, ctx.loaded(plan.source))
+                return dataclasses.replace(commit, links=(), waiting=())
 
             _commit(ctx, report, planner)
 
@@ -215,54 +229,33 @@ def _sweep(ctx: ReconcileContext, now: datetime, report: ReconcileReport) -> Non
 def _work(
     ctx: ReconcileContext,
     cursor: Cursor,
+    plan: SourcePlan,
     work: Work,
     now: datetime,
-    preloaded: Mapping[str, Mapping[str, Snapshot]] | None = None,
+    data: Loaded,
 ) -> Commit:
-    """Load what ``work`` needs, run its rules, and plan the alert changes."""
-    loaded = _load(ctx.store, work, preloaded or {})
-    found = evaluate(work, loaded, ctx.store.precision, now, ctx.refund_grace)
-    commit = _planned(ctx, cursor, now, work.source, found, loaded)
+    """Run ``work`` through its plan (which reads what it needs) and plan the alert changes."""
+    found = plan.evaluate(work, data, Terms(ctx.store.precision, now, ctx.refund_grace))
+    commit = _planned(ctx, cursor, now, work.source, found)
     stats = {"evaluated": len(found.scopes), "findings": len(found.findings)}
     return dataclasses.replace(commit, stats=stats)
 
 
-def _load(
-    store: LedgerStore, work: Work, preloaded: Mapping[str, Mapping[str, Snapshot]]
-) -> Loaded:
-    loaded: Loaded = {kind: dict(preloaded.get(kind, {})) for kind in KINDS}
-
-    def fetch(kind: str, ids: Iterable[str]) -> None:
-        missing = sorted(set(ids) - loaded[kind].keys())
-        if missing:
-            loaded[kind].update(store.latest_many(work.source, kind, missing))
-
-    needs = work.needs()
-    fetch(ORDER, needs[ORDER])
-    fetch(REFUND, needs[REFUND])
-    fetch(TRANSACTION, work.needs(loaded[ORDER])[TRANSACTION])
-    return loaded
-
-
 def _planned(
-    ctx: ReconcileContext,
-    cursor: Cursor,
-    now: datetime,
-    source: str,
-    found: Evaluation,
-    loaded: Loaded | None = None,
+    ctx: ReconcileContext, cursor: Cursor, now: datetime, source: str, found: Evaluation
 ) -> Commit:
     subjects = {subject for _, _, subject in found.scopes} | {f.subject_id for f in found.findings}
-    actions = plan(ctx.alerts.alerts_for(source, subjects), found.findings, found.scopes, now)
+    alerts = ctx.alerts.alerts_for(source, subjects)
+    actions = plan_actions(alerts, found.findings, found.scopes, now)
     announced = [a.finding for a in actions if a.kind in ("open", "update") and a.finding]
     return Commit(
         cursor.version,
         now,
         actions,
-        suspense=suspense_links(ctx.store.engine, announced, loaded or {}),
+        suspense=suspense_links(ctx.store.engine, announced, found.loaded),
         links=found.links,
-        awaiting=found.awaiting,
-        not_awaiting=found.not_awaiting,
+        waiting=found.waiting,
+        settled=found.settled,
     )
 
 
@@ -297,8 +290,8 @@ def _merge(
         [a for c in commits for a in c.actions],
         suspense={k: v for c in commits for k, v in c.suspense.items()},
         links=[x for c in commits for x in c.links],
-        awaiting=[x for c in commits for x in c.awaiting],
-        not_awaiting=[x for c in commits for x in c.not_awaiting],
+        waiting=[x for c in commits for x in c.waiting],
+        settled=[x for c in commits for x in c.settled],
         last_seq=last_seq,
         stats=dict(stats),
     )

@@ -23,11 +23,12 @@ def source_health(engine: Engine) -> list[SourceHealth]:
             .where(CURSOR.c.feed == SOURCE_FEED)
             .order_by(CURSOR.c.source)
         ).all()
-        first_run = dict(
-            conn.execute(select(RUN.c.source, func.min(RUN.c.started_at)).group_by(RUN.c.source))
-            .tuples()
-            .all()
-        )
+        first_run = {
+            source: started
+            for source, started in conn.execute(
+                select(RUN.c.source, func.min(RUN.c.started_at)).group_by(RUN.c.source)
+            )
+        }
     return [
         SourceHealth(row.source, row.last_success_at, row.last_error, first_run.get(row.source))
         for row in rows

@@ -1,12 +1,12 @@
 """How Ebioro payments and refunds post to the journal (ebioro-api.md §5, §8, §9).
 
 Two commodities, never mixed: the fiat price (``amount.value`` in minor units → whole units of
-``amount.currency``, e.g. 1000 → 10.00 USD) and the USDC that moved (``amount_paid``,
-``settlement_amount``, ``settlement_fee`` and refund ``amount.value`` in USDC cents → USDC,
-e.g. 66.575 → 0.66575 USDC). They meet in ``equity:conversions``, a trading account: each sale
-puts the fiat price and the USDC paid for it there, so every entry balances per commodity and
-the account's balances show what the fiat sold for in USDC. No FX rate is documented (§8), so
-none is invented.
+``amount.currency``, e.g. 1000 → 10.00 USD) and the USDC that moved (``settlement_amount``,
+``amount_paid``, ``settlement_fee``, ``amount_remaining`` and refund ``amount.value`` in USDC
+cents → USDC, e.g. 66.575 → 0.66575 USDC). They meet in ``equity:conversions``, a trading
+account: each sale puts there the fiat price and the USDC due for it (``settlement_amount``,
+which the payment carries from creation on, §8), so every entry balances per commodity and the
+account's balances are Ebioro's own quotes. No FX rate is documented (§8), so none is invented.
 
 A sale posts once the customer paid: status ``paid``, ``underpaid_accepted`` or ``refunded``
 (a refund requires one of the first two, §5.3). ``open``, ``processing``, ``underpaid`` (awaiting
@@ -31,13 +31,13 @@ from ledger.postings import (
     read_currency,
     register_deriver,
     residual,
-    split,
 )
 from ledger.precision import FIAT_MINOR_UNITS, PrecisionTable
 from ledger.timeparse import first_timestamp
 
 SOURCE = "ebioro"
 CONVERSIONS = "equity:conversions"
+ACCEPTED_UNDERPAYMENTS = "expenses:accepted-underpayments"
 SALE_STATUSES = frozenset({"paid", "underpaid_accepted", "refunded"})
 # USDC amounts are sent in cents, 2 places (§8: "not Stellar's 7-decimal stroops").
 ASSET_MINOR_PLACES = 2
@@ -111,14 +111,23 @@ def refund_amount(refund: Mapping[str, Any]) -> tuple[str | None, Decimal | None
     return asset_code(amount.get("asset_id")), asset_units(amount, "value")
 
 
+def accepted_shortfall(payment: Mapping[str, Any]) -> Decimal:
+    """What the merchant accepted not to receive: ``amount_remaining`` (whole USDC) of an
+    ``underpaid_accepted`` payment (§9; remaining = still owed, D-wh), else 0."""
+    if status_of(payment) != "underpaid_accepted":
+        return Decimal(0)
+    return asset_units(payment, "amount_remaining") or Decimal(0)
+
+
 def derive_payment(snapshot: Snapshot, precision: PrecisionTable) -> Derived | None:
     """A paid payment's sale, in two commodities joined by ``equity:conversions``.
 
-    Fiat: ``income:sales −price``, ``equity:conversions +price``. USDC (gross = amount_paid,
-    else settlement_amount): ``equity:conversions −gross``, ``expenses:gateway-fees
-    +settlement_fee``, ``assets:ebioro:USDC +net`` with net = settlement_amount − fee when both
-    amount_paid and settlement_amount are present (d = amount_paid − settlement_amount to
-    suspense or rounding), else gross − fee. No USDC amount at all: nothing is posted.
+    Fiat: ``income:sales −price``, ``equity:conversions +price``. USDC, with due =
+    settlement_amount and paid = amount_paid (either stands in for the other when absent):
+    ``equity:conversions −due``, ``expenses:gateway-fees +settlement_fee``,
+    ``expenses:accepted-underpayments +amount_remaining`` (underpaid_accepted only),
+    ``assets:ebioro:USDC +(paid − fee)``, and d = due − paid − accepted to suspense or
+    rounding. No USDC amount at all: nothing is posted.
     """
     payload = snapshot.payload
     status = status_of(payload)
@@ -127,27 +136,30 @@ def derive_payment(snapshot: Snapshot, precision: PrecisionTable) -> Derived | N
     fiat, price = fiat_price(payload)
     usdc = settlement_currency(payload)
     paid = asset_units(payload, "amount_paid")
-    settled = asset_units(payload, "settlement_amount")
+    due = asset_units(payload, "settlement_amount")
     fee = asset_units(payload, "settlement_fee") or Decimal(0)
-    gross = paid if paid is not None else settled
-    if gross is None:
+    if paid is None and due is None:
         return None
-    obtained = settled - fee if paid is not None and settled is not None else None
-    net, difference = split(gross, fee, obtained)
+    both = paid is not None and due is not None
+    accepted = accepted_shortfall(payload) if both else Decimal(0)
+    owed = due if due is not None else paid
+    received = paid if paid is not None else due
+    assert owed is not None and received is not None  # one of them is present
     postings = legs(
         Posting(accounts.SALES, fiat, -price),
         Posting(CONVERSIONS, fiat, price),
-        Posting(CONVERSIONS, usdc, -gross),
+        Posting(CONVERSIONS, usdc, -owed),
         Posting(accounts.GATEWAY_FEES, usdc, fee),
-        Posting(accounts.asset(SOURCE, usdc), usdc, net),
-        residual(precision, usdc, difference),
+        Posting(ACCEPTED_UNDERPAYMENTS, usdc, accepted),
+        Posting(accounts.asset(SOURCE, usdc), usdc, received - fee),
+        residual(precision, usdc, owed - received - accepted),
     )
     if not postings:
         return None
     date = first_timestamp(payload, "updatedAt", "createdAt") or snapshot.observed_at
     description = (
         f"Ebioro payment {snapshot.external_id} {status}: "
-        f"{fmt(price)} {fiat} paid as {fmt(gross)} {usdc}"
+        f"{fmt(price)} {fiat} due as {fmt(owed)} {usdc}, paid {fmt(received)} {usdc}"
     )
     return Derived(postings, date, description)
 

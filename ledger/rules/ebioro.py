@@ -13,7 +13,7 @@ a payment                       ``evaluate_payment(payment, its refunds)`` and
 a refund                        ``evaluate_refund(refund, its payment or None)`` and
                                 ``evaluate_payment(payment, its refunds)`` if it is stored
 the clock (periodic sweep)      ``evaluate_payment`` for payments ``marked_refunded`` with
-                                no refund (``payment-refund-missing`` depends on ``now``)
+                                no refund (``ebioro-refunded-without-refund`` needs ``now``)
 =============================== ===========================================================
 
 ``evaluate_payment`` covers the rules in ``PAYMENT_RULES`` for subject = the payment id;
@@ -33,6 +33,7 @@ from ledger.money import fmt
 from ledger.postings import UnpostableSnapshot, exact_arithmetic
 from ledger.postings.ebioro import (
     SALE_STATUSES,
+    accepted_shortfall,
     asset_units,
     marked_refunded,
     refund_amount,
@@ -46,12 +47,13 @@ from ledger.rules import Finding, mismatch, register_rule, report
 from ledger.timeparse import as_utc, first_timestamp
 
 SOURCE = "ebioro"
-PAYMENT = "payment"
-REFUNDS_VS_PAYMENT = "refunds-vs-payment"
-REFUND_MISSING = "payment-refund-missing"
-REFUND_SETTLEMENT = "refund-settlement"
-REFUND_ASSET = "refund-asset"
-REFUND_VS_PAYMENT = "refund-vs-payment"
+# Rule ids carry the source: the registry is shared with every gateway's rules.
+PAYMENT = "ebioro-payment-amounts"
+REFUNDS_VS_PAYMENT = "ebioro-refunds-exceed-paid"
+REFUND_MISSING = "ebioro-refunded-without-refund"
+REFUND_SETTLEMENT = "ebioro-refund-settlement-id"
+REFUND_ASSET = "ebioro-refund-asset"
+REFUND_VS_PAYMENT = "ebioro-refund-exceeds-paid"
 PAYMENT_RULES = (PAYMENT, REFUNDS_VS_PAYMENT, REFUND_MISSING)
 REFUND_RULES = (REFUND_SETTLEMENT, REFUND_ASSET, REFUND_VS_PAYMENT)
 
@@ -72,8 +74,8 @@ def evaluate_payment(
     now: datetime,
     grace: timedelta,
 ) -> list[Finding]:
-    """Rules ``payment``, ``refunds-vs-payment`` and ``payment-refund-missing`` for one payment
-    and its refunds (refunds of other payments in ``refunds`` are ignored)."""
+    """Rules ``PAYMENT_RULES`` (amounts, refunds total, refunded without refund) for one
+    payment and its refunds (refunds of other payments in ``refunds`` are ignored)."""
     mine = [r for r in refunds if refund_payment_id(r.payload) == payment.external_id]
     with exact_arithmetic():
         return [
@@ -86,7 +88,7 @@ def evaluate_payment(
 def evaluate_refund(
     refund: Snapshot, payment: Snapshot | None, precision: PrecisionTable
 ) -> list[Finding]:
-    """Rules ``refund-settlement``, ``refund-asset`` and ``refund-vs-payment`` for one refund.
+    """Rules ``REFUND_RULES`` (settlement id, asset, exceeds paid) for one refund.
     ``payment`` is the stored payment (latest version); None falls back to the copy embedded
     in the refund."""
     with exact_arithmetic():
@@ -147,49 +149,62 @@ def _asset_differs(refund: Snapshot, payment: Mapping[str, Any]) -> str | None:
 
 @register_rule(PAYMENT, SOURCE)
 def payment_rule(payment: Snapshot, precision: PrecisionTable) -> list[Finding]:
-    """Paid payment (paid, underpaid_accepted, refunded), amounts in USDC: ``settlement``:
-    amount_paid = settlement_amount (what the customer paid is what is settled; §8: both in
-    USDC cents, and the webhook example D-wh has amount_paid 1000 = settlement_amount 1000; the
-    journal puts any difference in suspense); ``received``: amount_received = amount_paid (same
-    example, 1000 = 1000); ``remaining``: status paid ("customer paid (full)", §9) leaves
-    amount_remaining = 0 (example: 0). Each check runs only when its fields are present."""
+    """The payment's USDC amounts add up (each check only when its fields are present).
+    ``received``: amount_paid = amount_received, any status (webhook example D-wh: 1000 =
+    1000). ``remaining``: amount_received + amount_remaining = settlement_amount, any status
+    (D-wh: 1000 + 0 = 1000; the create example carries settlement_amount on an open payment,
+    §8, so it is the amount due, not what arrived). ``settlement``: a paid payment (paid,
+    refunded, underpaid_accepted) brought in what was due: settlement_amount = amount_paid +
+    the accepted shortfall (amount_remaining when underpaid_accepted, else 0); the difference
+    is what the journal puts in suspense. All in USDC cents (§8), compared in whole USDC."""
     payload = payment.payload
-    status = status_of(payload)
-    if status not in SALE_STATUSES:
-        return []
     currency = settlement_currency(payload)
-    paid, settled = _units(payload, "amount_paid"), _units(payload, "settlement_amount")
+    paid, due = _units(payload, "amount_paid"), _units(payload, "settlement_amount")
     received, remaining = _units(payload, "amount_received"), _units(payload, "amount_remaining")
     evidence = (payment,)
     found: list[Finding] = []
-    if paid is not None and settled is not None:
-        detail = f"amount_paid {fmt(paid)} ≠ settlement_amount {fmt(settled)} {currency}"
-        found += report(
-            PAYMENT, payment, currency, paid, settled, precision, evidence, detail, "settlement"
-        )
     if paid is not None and received is not None:
         detail = f"amount_paid {fmt(paid)} ≠ amount_received {fmt(received)} {currency}"
         found += report(
             PAYMENT, payment, currency, paid, received, precision, evidence, detail, "received"
         )
-    if status == "paid" and remaining is not None:
-        detail = f"status paid with amount_remaining {fmt(remaining)} {currency}"
+    if received is not None and remaining is not None and due is not None:
+        detail = (
+            f"amount_received {fmt(received)} + amount_remaining {fmt(remaining)} "
+            f"≠ settlement_amount {fmt(due)} {currency}"
+        )
         found += report(
-            PAYMENT, payment, currency, Decimal(0), remaining, precision, evidence, detail,
+            PAYMENT, payment, currency, due, received + remaining, precision, evidence, detail,
             "remaining",
         )  # fmt: skip
+    accepted = _accepted(payload)
+    if status_of(payload) in SALE_STATUSES and paid is not None and due is not None:
+        if accepted is None:
+            return found  # an unreadable amount_remaining explains nothing
+        detail = f"settlement_amount {fmt(due)} ≠ amount_paid {fmt(paid)}"
+        detail += f" + accepted shortfall {fmt(accepted)}" if accepted else ""
+        found += report(
+            PAYMENT, payment, currency, due, paid + accepted, precision, evidence,
+            f"{detail} {currency}", "settlement",
+        )  # fmt: skip
     return found
+
+
+def _accepted(payload: Mapping[str, Any]) -> Decimal | None:
+    try:
+        return accepted_shortfall(payload)
+    except UnpostableSnapshot:
+        return None
 
 
 @register_rule(REFUND_VS_PAYMENT, SOURCE)
 def refund_vs_payment(
     refund: Snapshot, payment: Snapshot | None, precision: PrecisionTable
 ) -> list[Finding]:
-    """A refund (not failed) is at most its payment's amount_paid. D-rf documents "refund
-    amount ≤ the payment's amount_paid" (so refund amount.value is USDC cents, §8). Compared
-    only when the assets agree (else ``refund-asset`` reports it)."""
-    if status_of(refund.payload) == "failed":
-        return []
+    """A refund is at most its payment's amount_paid. D-rf documents "refund amount ≤ the
+    payment's amount_paid" as a rule of refund creation (so refund amount.value is USDC cents,
+    §8): a refund above it should not exist in any status, failed included. Compared only when
+    the assets agree (else ``ebioro-refund-asset`` reports it)."""
     payload, evidence = _payment_of(refund, payment)
     code, refunded = _refund_amount(refund)
     paid = _units(payload, "amount_paid")
@@ -210,7 +225,7 @@ def refunds_vs_payment(
     """The refunds of a payment that completed (status refunded) add up to at most its
     amount_paid. D-rf: refund amount ≤ amount_paid, one refund in progress at a time, so
     several refunds are possible one after another. Only when two or more refunds completed
-    and none alone exceeds amount_paid (that one is ``refund-vs-payment``'s finding)."""
+    and none alone exceeds amount_paid (that is ``ebioro-refund-exceeds-paid``'s finding)."""
     paid = _units(payment.payload, "amount_paid")
     done = [
         r

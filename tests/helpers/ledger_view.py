@@ -87,17 +87,22 @@ class LedgerContent:
         for name in ("snapshots", "journal"):
             mine, theirs = getattr(self, name), getattr(other, name)
             out += [f"{name} only left: {row!r}" for row in sorted(mine - theirs, key=repr)[:limit]]
-            out += [f"{name} only right: {row!r}" for row in sorted(theirs - mine, key=repr)[:limit]]
+            out += [
+                f"{name} only right: {row!r}" for row in sorted(theirs - mine, key=repr)[:limit]
+            ]
         return out
 
 
 def ledger_content(store: LedgerStore) -> LedgerContent:
+    """Entries dated by observation (a refund-info carries no usable date) keep "observed"
+    instead of the moment, which differs from one run to the next."""
     snapshots = list(store.iter_snapshots())
     by_seq = {s.seq: (s.source, s.kind, s.external_id, s.version) for s in snapshots}
+    observed = {s.seq: s.observed_at for s in snapshots}
     journal = frozenset(
         (
             e.key,
-            e.date.isoformat(),
+            "observed" if e.date == observed[e.snapshot_seq] else e.date.isoformat(),
             e.description,
             e.source,
             e.extra["object_kind"],
@@ -120,4 +125,6 @@ def versions_per_object(store: LedgerStore) -> Counter[tuple[str, str, str]]:
 
 def quarantined(engine: Engine) -> list[Mapping[str, Any]]:
     with engine.connect() as conn:
-        return [dict(r) for r in conn.execute(select(QUARANTINE).order_by(QUARANTINE.c.id)).mappings()]
+        return [
+            dict(r) for r in conn.execute(select(QUARANTINE).order_by(QUARANTINE.c.id)).mappings()
+        ]

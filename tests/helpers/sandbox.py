@@ -14,7 +14,7 @@ from worker.config import (
 )
 from worker.providers.aurpay.sandbox import RunningSandbox, World
 from worker.providers.aurpay.sandbox.generate import REFUNDABLE_STATUSES
-from worker.runner import sync_once
+from worker.runner import new_run_id, sync_once
 from worker.session import WorkerSession
 from worker.state import RunSummary
 
@@ -61,6 +61,15 @@ def run_sync(session: WorkerSession, mode: str = "full", timeout: float = 60) ->
     assert report.ok, report.failure()
     (summary,) = report.summaries
     return summary
+
+
+def start_full_scan(session: WorkerSession, source: str = "aurpay") -> str:
+    """Enqueue a full scan of every feed and return its run id without waiting (as the
+    scheduler does); ``session.worker.join()`` waits for it."""
+    run_id = new_run_id(source, "full")
+    for feed in session.runtime.sources[source].feeds:
+        session.actors.sync_feed.send(source, feed, "full", run_id)
+    return run_id
 
 
 def refundable_orders(world: World) -> list[str]:

@@ -3,7 +3,6 @@ classes, a missing or behind schema is refused with the command to run, and the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -82,14 +81,18 @@ def test_missing_schema_is_refused_with_the_fix(
     assert _cli(db_url, ["db", "status"], monkeypatch, capsys)[0] == 1
 
 
+def _downgrade(engine: sa.Engine, target: str) -> None:
+    config = db.alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, target)
+
+
 @pytest.mark.parametrize("target", ["-1", "base"])
 def test_behind_schema_is_refused_after_downgrade(ledger_url: str, target: str) -> None:
     engine = db.make_engine(ledger_url)
     try:
-        config = db.alembic_config()
-        with engine.begin() as conn:
-            config.attributes["connection"] = conn
-            command.downgrade(config, target)
+        _downgrade(engine, target)
         behind = db.current_revision(engine) or "none"
         assert behind != db.head_revision()
         with pytest.raises(SchemaNotReady) as refused:
@@ -106,10 +109,7 @@ def test_behind_schema_is_refused_after_downgrade(ledger_url: str, target: str) 
 def test_downgrade_to_base_leaves_only_the_version_table(ledger_url: str) -> None:
     engine = db.make_engine(ledger_url)
     try:
-        config = db.alembic_config()
-        with engine.begin() as conn:
-            config.attributes["connection"] = conn
-            command.downgrade(config, "base")
+        _downgrade(engine, "base")
         assert sa.inspect(engine).get_table_names() == ["alembic_version"]
     finally:
         engine.dispose()
@@ -126,9 +126,7 @@ def test_unknown_newer_revision_is_refused(ledger_url: str) -> None:
         engine.dispose()
 
 
-def test_auto_upgrade_opens_an_empty_sqlite_database(
-    sqlite_url: str, open_store: Callable[..., Any]
-) -> None:
+def test_auto_upgrade_opens_an_empty_sqlite_database(sqlite_url: str) -> None:
     store = db.open_ledger(sqlite_url, PrecisionTable(), auto_upgrade=True, planner=lambda *_: [])
     try:
         assert store.head() == (0, GENESIS_HASH)

@@ -3,13 +3,15 @@ quarantine and rollback in one transaction, journal planning, streaming reads.""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ledger import jsonx
 from ledger.errors import InvalidEntry
@@ -18,6 +20,7 @@ from ledger.postings import UnpostableSnapshot
 from ledger.precision import PrecisionTable
 from ledger.store import LedgerStore
 from ledger.types import Money
+from ledger.verify import verify_store
 
 NOW = datetime(2024, 8, 6, 7, 19, 26, 123456, tzinfo=UTC)
 OpenStore = Callable[..., LedgerStore]
@@ -63,7 +66,8 @@ def toy_planner(
         negated = tuple(Posting(p.account, p.currency, -p.amount) for p in effective.postings)
         planned.append(entry(f"{effective.key}:reversal", negated, effective.key))
     if desired:
-        planned.append(entry(f"order:{snapshot.external_id}:v{snapshot.version}", desired))
+        key = f"{snapshot.source}:order:{snapshot.external_id}:v{snapshot.version}"
+        planned.append(entry(key, desired))
     return planned
 
 
@@ -140,6 +144,16 @@ def test_quarantine_is_written_in_the_same_transaction(
     ]
 
 
+def test_the_same_bad_record_is_quarantined_once(ledger_url: str, open_store: OpenStore) -> None:
+    store = open_store(ledger_url)
+    bad = Rejected("aurpay", "order", "amount: not a decimal", {"amount": "abc"}, "9")
+    assert store.append([], observed_at=NOW, rejected=[bad, bad], run_id="r1").quarantined == 1
+    assert store.append([], observed_at=NOW, rejected=[bad], run_id="r2").quarantined == 0
+    changed = Rejected("aurpay", "order", "amount: not a decimal", {"amount": "abd"}, "9")
+    assert store.append([], observed_at=NOW, rejected=[changed, bad]).quarantined == 1
+    assert store.counts()["quarantined"] == 2
+
+
 def _exploding(snapshot: Snapshot, effective: JournalEntry | None, p: PrecisionTable) -> list:
     if snapshot.external_id == "2":
         raise RuntimeError("planner bug")
@@ -175,12 +189,12 @@ def test_journal_plans_against_the_effective_entry(ledger_url: str, open_store: 
     store = open_store(ledger_url, planner)
     store.append([order("1", "SUCCESS")], observed_at=NOW)
     store.append([order("1", "REFUNDED"), order("1", "SUCCESS", amount="20")], observed_at=NOW)
-    assert seen == [None, "order:1:v1", None]
+    assert seen == [None, "aurpay:order:1:v1", None]
     entries = list(store.iter_journal())
     assert [(e.seq, e.key, e.reverses_key) for e in entries] == [
-        (2, "order:1:v1", None),
-        (4, "order:1:v1:reversal", "order:1:v1"),
-        (6, "order:1:v3", None),
+        (2, "aurpay:order:1:v1", None),
+        (4, "aurpay:order:1:v1:reversal", "aurpay:order:1:v1"),
+        (6, "aurpay:order:1:v3", None),
     ]
     assert entries[1].postings == (
         Posting("assets:aurpay", "USDC-TRC20", Decimal("-19.0012")),
@@ -188,8 +202,8 @@ def test_journal_plans_against_the_effective_entry(ledger_url: str, open_store: 
     )
     assert entries[2].extra == {"object_kind": "order"}
     assert [e.key for e in store.iter_journal(since_seq=2, batch=1)] == [
-        "order:1:v1:reversal",
-        "order:1:v3",
+        "aurpay:order:1:v1:reversal",
+        "aurpay:order:1:v3",
     ]
     assert list(store.iter_journal(until=NOW - timedelta(seconds=1))) == []
 
@@ -298,3 +312,57 @@ def test_real_journal_planner_is_the_default(ledger_url: str, aurpay_fixture: An
         assert set(totals.values()) == {Decimal(0)}
     finally:
         store.close()
+
+
+HISTORY = st.lists(
+    st.tuples(st.sampled_from("abc"), st.sampled_from(["PENDING", "SUCCESS", "REFUNDED"])),
+    max_size=12,
+)
+
+
+@pytest.fixture(scope="module")
+def model_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LedgerStore]:
+    """One SQLite ledger for every example of the model test (each uses its own source)."""
+    from ledger.db import make_engine, upgrade
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('model')}/model.db"
+    upgrade(url)
+    store = LedgerStore(make_engine(url), PrecisionTable(), planner=toy_planner)
+    yield store
+    store.close()
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(history=HISTORY, page=st.integers(1, 5))
+def test_store_matches_an_in_memory_model(
+    model_store: LedgerStore, history: list[tuple[str, str]], page: int
+) -> None:
+    """Any history cut into any pages gives the versions and entries a plain model predicts;
+    appending the final states again adds nothing; the chain stays intact."""
+    store = model_store
+    source = f"src-{store.head()[0]}-{len(history)}-{page}"
+    records = [
+        RawRecord(source, "order", oid, order(oid, status).payload) for oid, status in history
+    ]
+    statuses: dict[str, list[str]] = {}  # the model: each object's distinct successive states
+    entries = 0
+    for oid, status in history:
+        previous = statuses.get(oid, [""])[-1]
+        if previous != status:
+            entries += (previous == "SUCCESS") != (status == "SUCCESS")  # a sale or its reversal
+            statuses.setdefault(oid, []).append(status)
+    appended = 0
+    for start in range(0, len(records), page):
+        result = store.append(records[start : start + page], observed_at=NOW)
+        appended += len(result.new_snapshots) + result.journal_entries
+    assert appended == sum(map(len, statuses.values())) + entries
+    stored: dict[str, list[tuple[int, str]]] = {}
+    for snapshot in store.iter_snapshots(source=source):
+        stored.setdefault(snapshot.external_id, []).append(
+            (snapshot.version, snapshot.payload["status"])
+        )
+    assert stored == {oid: list(enumerate(states, 1)) for oid, states in statuses.items()}
+    final = list({r.external_id: r for r in records}.values())  # each object's latest state
+    again = store.append(final, observed_at=NOW)
+    assert (again.new_snapshots, again.journal_entries, again.unchanged) == ((), 0, len(final))
+    assert verify_store(store).ok

@@ -13,10 +13,17 @@ import pytest
 from sqlalchemy import func, select
 
 from ledger import jsonx
-from ledger.run_tables import SyncRun
+from ledger.run_tables import SyncRun, SyncRunItem
 from ledger.verify import verify_store
 from tests.helpers.ledger_view import quarantined, truth_problems, versions_per_object
-from tests.helpers.sandbox import refundable_orders, run_sync, sandbox_env, sandbox_settings
+from tests.helpers.sandbox import (
+    refundable_orders,
+    run_sync,
+    sandbox_env,
+    sandbox_settings,
+    start_full_scan,
+)
+from tests.helpers.waiting import wait_until
 from worker.callbacks import CALLBACK_PATH
 from worker.cli import main
 from worker.providers.aurpay.sandbox import RunningSandbox
@@ -25,6 +32,7 @@ from worker.session import worker_session
 
 SandboxFactory = Callable[..., RunningSandbox]
 RUN = SyncRun.__table__  # type: ignore[attr-defined]
+ITEM = SyncRunItem.__table__  # type: ignore[attr-defined]
 
 
 def _runs(session: Any) -> int:
@@ -43,8 +51,9 @@ def _refund_entries(store: Any, order_id: str) -> list[Any]:
 def _add_orders_and_pay_one(sandbox: RunningSandbox, count: int) -> None:
     """New orders (random statuses, some already paid), and one more payment among them."""
     new = sandbox.world.add_orders(count)
-    unpaid = [o for o in new if sandbox.world.order(o)["status"] == "PENDING"]
-    sandbox.world.pay(unpaid[0] if unpaid else sandbox.world.add_orders(1)[0])
+    while not (unpaid := [o for o in new if sandbox.world.order(o)["status"] == "PENDING"]):
+        new = sandbox.world.add_orders(1)
+    sandbox.world.pay(unpaid[0])
 
 
 def test_a_full_sync_writes_exactly_the_truth_and_a_second_appends_nothing(
@@ -173,14 +182,17 @@ def test_an_oldest_first_feed_is_detected_and_walked_from_its_end(
     sqlite_url: str, sandbox_factory: SandboxFactory
 ) -> None:
     sandbox = sandbox_factory(seed=15, orders=200, newest_first=False)
-    with worker_session(sandbox_settings(sandbox, sqlite_url, aurpay_page_size=40)) as session:
+    settings = sandbox_settings(sandbox, sqlite_url, aurpay_page_size=20, sync_lookback_seconds=600)
+    with worker_session(settings) as session:
         store = session.runtime.store
         full = run_sync(session)
         _add_orders_and_pay_one(sandbox, 3)
 
         incremental = run_sync(session, "incremental")
 
-        assert incremental.pages < full.pages
+        # Page 1 (to learn the order), then back from the last page to the floor: per feed,
+        # the new page, the page holding the high-water mark, and the one that crosses the floor.
+        assert incremental.pages <= 8 < full.pages
         assert truth_problems(store, sandbox.world) == []
 
 
@@ -204,5 +216,66 @@ def test_the_sync_command_reports_what_it_wrote_and_then_nothing(
 
     assert first.startswith("sync full aurpay: pages=2 new_snapshots=")
     assert first.endswith(f"rejected={rejected}")
-    assert second == f"sync full aurpay: pages=2 new_snapshots=0 journal_entries=0 rejected={rejected}"
+    assert (
+        second == f"sync full aurpay: pages=2 new_snapshots=0 journal_entries=0 rejected={rejected}"
+    )
     assert verified.startswith("ledger intact")
+
+
+def test_orders_added_during_a_full_scan_extend_its_plan(
+    sqlite_url: str, sandbox_factory: SandboxFactory
+) -> None:
+    sandbox = sandbox_factory(seed=17, orders=100, latency_ms=40)
+    settings = sandbox_settings(sandbox, sqlite_url, aurpay_page_size=5, tally_worker_threads=2)
+    with worker_session(settings) as session:
+        state = session.runtime.state
+        run_id = start_full_scan(session)
+        wait_until(lambda: state.feed_progress(run_id).get("orders", (0, 0))[0] >= 2)
+        sandbox.world.add_orders(30)  # six more pages; every older order moves down six pages
+        session.worker.join(timeout=60)
+
+        assert state.feed_progress(run_id)["orders"] == (26, 26)
+        # Page 1 was read before the new orders came: the next incremental run brings them.
+        run_sync(session, "incremental")
+        assert truth_problems(session.runtime.store, sandbox.world) == []
+
+
+def test_an_empty_account_syncs_to_an_empty_ledger(
+    sqlite_url: str, sandbox_factory: SandboxFactory
+) -> None:
+    sandbox = sandbox_factory(seed=18, orders=0)
+    with worker_session(sandbox_settings(sandbox, sqlite_url)) as session:
+        full = run_sync(session)
+        incremental = run_sync(session, "incremental")
+
+        assert (full.pages, full.new_snapshots, incremental.pages) == (2, 0, 2)
+        assert session.runtime.store.counts()["snapshots"] == 0
+
+
+def _refund_fetches(store: Any, run_id: str) -> list[str]:
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            select(ITEM.c.item).where(ITEM.c.run_id == run_id, ITEM.c.item.like("refund:%"))
+        )
+        return [row.item for row in rows]
+
+
+def test_full_scans_refetch_a_refund_info_until_it_looks_final(
+    sqlite_url: str, sandbox_factory: SandboxFactory
+) -> None:
+    sandbox = sandbox_factory(seed=19, orders=80)
+    order_id = sandbox.world.truth()["refund_infos"][0]["order_id"]
+    sandbox.world.update_refund_info(order_id, {"to_addr": ""})  # not settled yet
+    with worker_session(sandbox_settings(sandbox, sqlite_url)) as session:
+        store = session.runtime.store
+        run_sync(session)
+        assert store.latest("aurpay", "refund", order_id).payload["to_addr"] == ""
+
+        sandbox.world.update_refund_info(order_id, {"to_addr": "TQ7settledaddress"})
+        settling = run_sync(session)
+        settled = run_sync(session)
+
+        assert _refund_fetches(store, settling.run_id) == [f"refund:{order_id}"]
+        assert store.latest("aurpay", "refund", order_id).version == 2
+        assert _refund_fetches(store, settled.run_id) == []  # final: left alone
+        assert truth_problems(store, sandbox.world) == []

@@ -41,7 +41,7 @@ def upgrade() -> None:
         sa.Column("payload", sa.Text(), nullable=False),
         sa.Column("content_hash", sa.String(64), nullable=False),
         *_hashes(),
-        sa.UniqueConstraint("source", "kind", "external_id", "version", name="uq_snapshot_version"),
+        sa.UniqueConstraint("external_id", "source", "kind", "version", name="uq_snapshot_version"),
     )
     op.create_table(
         "ledger_journal",
@@ -64,7 +64,7 @@ def upgrade() -> None:
         ),
     )
     op.create_index(
-        "ix_journal_object", "ledger_journal", ["source", "object_kind", "external_id", "seq"]
+        "ix_journal_object", "ledger_journal", ["external_id", "source", "object_kind", "seq"]
     )
     op.create_table(
         "ledger_posting",
@@ -96,6 +96,7 @@ def upgrade() -> None:
     op.create_table(
         "sync_quarantine",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+        sa.Column("fingerprint", sa.String(64), nullable=False),
         sa.Column("source", sa.String(32), nullable=False),
         sa.Column("kind", sa.String(32), nullable=False),
         sa.Column("external_id", sa.String(128), nullable=True),
@@ -103,6 +104,7 @@ def upgrade() -> None:
         sa.Column("raw", sa.Text(), nullable=False),
         sa.Column("run_id", sa.String(64), nullable=True),
         sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.UniqueConstraint("fingerprint", name="uq_quarantine_fingerprint"),
     )
     op.create_table(
         "sync_lease",

@@ -93,23 +93,24 @@ def upgrade() -> None:
         sa.Column("last_full_at", UTCDateTime(), nullable=True),
     )
     op.create_table(
-        "reconcile_tx_link",
+        "reconcile_link",
         sa.Column("source", sa.String(32), primary_key=True),
-        sa.Column("tx_id", sa.String(128), primary_key=True),
-        sa.Column("order_id", sa.String(128), primary_key=True),
+        sa.Column("link", sa.String(32), primary_key=True),
+        sa.Column("from_id", sa.String(128), primary_key=True),
+        sa.Column("to_id", sa.String(128), primary_key=True),
     )
     op.create_table(
-        "reconcile_refund_wait",
+        "reconcile_wait",
         sa.Column("source", sa.String(32), primary_key=True),
-        sa.Column("order_id", sa.String(128), primary_key=True),
+        sa.Column("subject_id", sa.String(128), primary_key=True),
         sa.Column("since", UTCDateTime(), nullable=False),
     )
 
 
 def downgrade() -> None:
     for table in (
-        "reconcile_refund_wait",
-        "reconcile_tx_link",
+        "reconcile_wait",
+        "reconcile_link",
         "reconcile_cursor",
         "alert_delivery",
         "alert_event",

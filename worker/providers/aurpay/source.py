@@ -69,22 +69,23 @@ class AurpaySource:
         *,
         rescan: bool,
     ) -> Sequence[FollowUp]:
-        """Refund-info for refunded orders: when the REFUNDED version is first seen, and on
-        full scans again until the stored refund-info looks final (or while it is missing)."""
+        """Refund-info for refunded orders: when the REFUNDED version is first seen, on any
+        later pass while it is missing, and on full scans until it looks final."""
         refunded = [
             r.external_id
             for r in records
             if r.kind == "order" and r.payload.get("status") == REFUNDED
         ]
         wanted = [oid for oid in refunded if ("order", oid) in new_keys]
-        if rescan:
-            seen_before = [oid for oid in refunded if ("order", oid) not in new_keys]
-            stored = ledger.latest_many(SOURCE, "refund", seen_before) if seen_before else {}
-            wanted += [
-                oid
-                for oid in seen_before
-                if oid not in stored or not refund_looks_final(stored[oid].payload)
-            ]
+        seen_before = [oid for oid in refunded if ("order", oid) not in new_keys]
+        # Missing is checked on every pass, not only on full scans: the pass that first stored
+        # the REFUNDED version may have died between its commit and sending this follow-up.
+        stored = ledger.latest_many(SOURCE, "refund", seen_before) if seen_before else {}
+        wanted += [
+            oid
+            for oid in seen_before
+            if oid not in stored or (rescan and not refund_looks_final(stored[oid].payload))
+        ]
         return [FollowUp("refund", oid) for oid in wanted]
 
     def close(self) -> None:

@@ -10,7 +10,7 @@ picks a free port) and is a context manager whose ``stop()`` also stops the webh
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -41,29 +41,25 @@ class Reply:
         return jsonx.dumps(self.payload).encode("utf-8")
 
 
-class SandboxApp(Protocol):
-    """What a provider plugs into the server: its endpoints, auth, envelope and admin API."""
+def is_http_url(url: str) -> bool:
+    """Whether ``url`` can receive webhooks/callbacks: http(s) with a host."""
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+@dataclass(frozen=True)
+class SandboxApp:
+    """What a provider plugs into the server loop: its endpoints, auth, envelope and admin API."""
 
     provider: str  # names the fault stream, the threads and the log lines
     admin_prefix: str
-
-    def faults(self) -> FaultRates: ...
-
-    def is_endpoint(self, path: str) -> bool: ...
-
-    def refusal(
-        self, method: str, target: str, headers: Mapping[str, str], body: bytes, now: datetime
-    ) -> str | None:
-        """Why the request is refused (401), or None; ``headers`` keys are lower-case."""
-        ...
-
-    def answer(self, method: str, target: str) -> Reply: ...
-
-    def admin(self, method: str, path: str, body: bytes) -> Reply: ...
-
-    def fail(self, status: int, reason: str, headers: Mapping[str, str] | None = None) -> Reply:
-        """An error reply in the provider's envelope."""
-        ...
+    faults: Callable[[], FaultRates]
+    is_endpoint: Callable[[str], bool]  # (path): latency and faults apply
+    # (method, raw target, lower-case headers, body, now) → why it is refused (401), or None
+    refusal: Callable[[str, str, Mapping[str, str], bytes, datetime], str | None]
+    answer: Callable[[str, str], Reply]  # (method, raw target) of an authenticated request
+    admin: Callable[[str, str, bytes], Reply]  # (method, path, body)
+    fail: Callable[..., Reply]  # (status, reason, headers=None): the provider's error envelope
 
 
 class Service(Protocol):
@@ -97,6 +93,9 @@ class _Server(ThreadingHTTPServer):
 
 
 class _Handler(BaseHTTPRequestHandler):
+    # Headers and body go out in separate writes; without TCP_NODELAY the second one
+    # waits ~40 ms for the delayed ACK on every response.
+    disable_nagle_algorithm = True
     protocol_version = "HTTP/1.1"
     server: _Server
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from functools import partial
 
 from worker.providers.aurpay.sandbox import admin, api
 from worker.providers.aurpay.sandbox.access import refusal
@@ -16,54 +17,41 @@ from worker.providers.aurpay.sandbox.callbacks import CallbackSender
 from worker.providers.aurpay.sandbox.model import SandboxConfig
 from worker.providers.aurpay.sandbox.world import World
 from worker.providers.sandboxkit import http
-from worker.providers.sandboxkit.faults import FaultRates
-from worker.providers.sandboxkit.http import Reply
 
 RunningSandbox = http.RunningSandbox[SandboxConfig, World]
-
-
-class AurpayApp:
-    """The Aurpay side of the shared server loop (``sandboxkit.http.SandboxApp``)."""
-
-    provider = "aurpay"
-    admin_prefix = admin.PREFIX
-
-    def __init__(self, config: SandboxConfig, world: World) -> None:
-        self.config = config
-        self.world = world
-
-    def faults(self) -> FaultRates:
-        return self.world.faults()
-
-    def is_endpoint(self, path: str) -> bool:
-        return api.endpoint(path) is not None
-
-    def refusal(
-        self, method: str, target: str, headers: Mapping[str, str], body: bytes, now: datetime
-    ) -> str | None:
-        return refusal(
-            headers,
-            method,
-            target,
-            body,
-            self.config.credentials,
-            sign_query=self.config.sign_query,
-            max_skew_seconds=self.config.max_skew_seconds,
-            now=now,
-        )
-
-    def answer(self, method: str, target: str) -> Reply:
-        return api.answer(self.world, method, target)
-
-    def admin(self, method: str, path: str, body: bytes) -> Reply:
-        return admin.answer(self.world, method, path, body)
-
-    def fail(self, status: int, reason: str, headers: Mapping[str, str] | None = None) -> Reply:
-        return api.fail(status, reason, headers)
 
 
 def start_sandbox(config: SandboxConfig) -> RunningSandbox:
     """Build the world from ``config`` and serve it; raises ``OSError`` if the port is taken."""
     world = World(config)
-    callbacks = CallbackSender(world, config.credentials)
-    return RunningSandbox(config, world, AurpayApp(config, world), [callbacks]).start()
+    app = http.SandboxApp(
+        provider="aurpay",
+        admin_prefix=admin.PREFIX,
+        faults=world.faults,
+        is_endpoint=lambda path: api.endpoint(path) is not None,
+        refusal=partial(_refusal, config),
+        answer=partial(api.answer, world),
+        admin=partial(admin.answer, world),
+        fail=api.fail,
+    )
+    return RunningSandbox(config, world, app, [CallbackSender(world, config.credentials)]).start()
+
+
+def _refusal(
+    config: SandboxConfig,
+    method: str,
+    target: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    now: datetime,
+) -> str | None:
+    return refusal(
+        headers,
+        method,
+        target,
+        body,
+        config.credentials,
+        sign_query=config.sign_query,
+        max_skew_seconds=config.max_skew_seconds,
+        now=now,
+    )

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import math
 import random
-import threading
 from collections.abc import Mapping
 from copy import deepcopy
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from ledger.money import InvalidAmount, to_decimal
 from worker.providers.aurpay.sandbox import truth
@@ -34,8 +32,9 @@ from worker.providers.aurpay.sandbox.model import (
     SandboxConfig,
 )
 from worker.providers.sandboxkit.errors import Conflict, NotFound, SandboxError
-from worker.providers.sandboxkit.events import DeliveryLog, Listener, Listeners
-from worker.providers.sandboxkit.faults import FaultRates, InvalidRecord
+from worker.providers.sandboxkit.faults import InvalidRecord
+from worker.providers.sandboxkit.http import is_http_url
+from worker.providers.sandboxkit.world import WorldBase
 
 Row = tuple[tuple[Any, ...], dict[str, Any]]  # (sort key, record)
 REFUND_MONEY_FIELDS = ("amount", "network_fee", "obtained")
@@ -46,12 +45,12 @@ class UnknownOrder(NotFound):
     """No such order, or (for refund-info) an order without a refund."""
 
 
-class World:
+class World(WorldBase[Delivery]):
     """All orders, transactions and refund-infos of one sandbox, and what it planted in them."""
 
     def __init__(self, config: SandboxConfig) -> None:
+        super().__init__(config.fault_rates())
         self.config = config
-        self._lock = threading.RLock()
         self._rng = random.Random(config.seed)
         self._gen = Generator(self._rng, config.mismatch_rate, config.dust_rate)
         self._orders: dict[str, dict[str, Any]] = {}
@@ -60,10 +59,7 @@ class World:
         self._listed: dict[str, list[Row]] = {"orders": [], "transactions": []}
         self._invalid: list[InvalidRecord] = []
         self._sorted: dict[str, list[dict[str, Any]]] = {}
-        self._faults = config.fault_rates()
         self._callback: CallbackTarget | None = None
-        self._deliveries: DeliveryLog[Delivery] = DeliveryLog()
-        self._listeners = Listeners()
         self._clock = EPOCH
         previous: datetime | None = None
         for i in range(config.orders):
@@ -171,23 +167,10 @@ class World:
             self._refunds[order_id] = updated
             return deepcopy(updated)
 
-    def set_faults(self, **changes: Any) -> FaultRates:
-        with self._lock:
-            try:
-                self._faults = FaultRates(**{**self._faults.as_json(), **changes})
-            except (TypeError, ValueError) as exc:
-                raise SandboxError(str(exc)) from None
-            return self._faults
-
-    def faults(self) -> FaultRates:
-        with self._lock:
-            return self._faults
-
     def set_callbacks(self, url: str | None, method: str = "GET") -> CallbackTarget | None:
         """Call ``url`` back on every paid/refunded order (None: stop calling back)."""
         if url is not None:
-            parts = urlsplit(str(url))
-            if parts.scheme not in ("http", "https") or not parts.netloc:
+            if not is_http_url(str(url)):
                 raise SandboxError("url must be an http(s) URL")
             if str(method).upper() not in ("GET", "POST"):
                 raise SandboxError("method must be GET or POST")
@@ -198,21 +181,6 @@ class World:
     def callback_target(self) -> CallbackTarget | None:
         with self._lock:
             return self._callback
-
-    # --- listeners and callback deliveries
-
-    def subscribe(self, listener: Listener) -> None:
-        self._listeners.subscribe(listener)
-
-    def record_delivery(self, delivery: Delivery) -> None:
-        self._deliveries.record(delivery)
-
-    def deliveries(self) -> list[Delivery]:
-        return self._deliveries.items()
-
-    def wait_for_deliveries(self, count: int, timeout: float) -> bool:
-        """Block until at least ``count`` callback attempts are recorded; False on timeout."""
-        return self._deliveries.wait_for(count, timeout)
 
     # --- internals (callers hold the lock)
 

@@ -45,9 +45,10 @@ STATUS_WEIGHTS = {
     "canceled": 8,
 }
 PAYABLE_STATUSES = frozenset({"open", "processing"})
-REFUNDABLE_STATUSES = frozenset({"paid"})  # documented: paid or underpaid_accepted (not served)
-PAYMENT_PLANTS = frozenset({"amounts", "refunded-without-refund"})
-REFUND_PLANTS = frozenset({"exceeds", "no-settlement-id", "asset"})
+# Documented: paid or underpaid_accepted (the latter is not generated). A partial refund leaves
+# a payment paid; it is marked refunded once its completed refunds cover amount_paid.
+REFUNDABLE_STATUSES = frozenset({"paid"})
+REFUND_PLANTS = frozenset({"exceeds", "no-settlement-id", "asset", "total"})
 _ID_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
 _BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 _B64URL = _ID_CHARS
@@ -72,6 +73,13 @@ def fee_for(settlement_amount: int) -> int | Decimal:
     return int(fee) if fee == fee.to_integral_value() else fee
 
 
+def embed(refund: dict[str, Any], payment: dict[str, Any]) -> dict[str, Any]:
+    """A refund as served: with a copy of its payment, which (as in the doc example) has no
+    ``checkout_id``."""
+    embedded = {name: deepcopy(value) for name, value in payment.items() if name != "checkout_id"}
+    return {**deepcopy(refund), "payment": embedded}
+
+
 class Generator:
     """Makes records from one seeded ``Random``; the same call sequence gives the same records."""
 
@@ -92,11 +100,6 @@ class Generator:
         currency = rng.choices(names, weights=[CURRENCY_WEIGHTS[n] for n in names])[0]
         minor = rng.randrange(500, 200_000)
         quote = int((minor * FIAT_RATES[currency]).quantize(Decimal(1), ROUND_HALF_EVEN))
-        fee = fee_for(quote)
-        if rng.random() < self.dust_rate:
-            # A server computing the fee in binary floating point writes 66.57500000000001:
-            # a difference far below any unit, which a reconciler must not report.
-            fee = Decimal(fee) + Decimal(rng.randrange(1, 10)).scaleb(-14)
         payment_id = self.identifier("pt_")
         self._order_number += 1
         description = f"Order #{self._order_number}"
@@ -124,7 +127,7 @@ class Generator:
             "settlement_stellarTxId": None,  # no settlement yet
             "settlement_currency": "USDC",
             "settlement_amount": quote,
-            "settlement_fee": fee,
+            "settlement_fee": fee_for(quote),
             "amount_paid": 0,
             "amount_received": 0,
             "amount_remaining": quote,
@@ -135,9 +138,12 @@ class Generator:
             "type": "order",
         }
 
-    def pay(self, payment: dict[str, Any], at: datetime, paid: int, plant: bool) -> None:
+    def pay(
+        self, payment: dict[str, Any], at: datetime, paid: int, plant: bool, dust: bool
+    ) -> None:
         """The customer pays ``paid`` cents: ``paid`` in full, else ``underpaid``. ``plant``
-        makes ``amount_received`` or ``amount_remaining`` disagree with the others."""
+        makes ``amount_received`` or ``amount_remaining`` disagree with the others; ``dust``
+        writes ``amount_received`` as a float-computing server would (2662.9999999999995)."""
         quote = payment["settlement_amount"]
         payment.update(
             status="paid" if paid >= quote else "underpaid",
@@ -149,9 +155,13 @@ class Generator:
             amount_remaining=quote - paid,
         )
         payment["history"].append(self._event(at, "Customer paid"))
+        if dust:  # e.g. JavaScript's 26.63 * 100: far below any unit, never a mismatch
+            artifact = Decimal(self.rng.randrange(1, 10)).scaleb(-13)
+            payment["amount_received"] = paid + self.rng.choice((artifact, -artifact))
         if plant:
             name = self.rng.choice(("amount_received", "amount_remaining"))
-            payment[name] = max(payment[name] + self.offset(), 0) or self.offset() % 50 + 2
+            delta = self.offset()
+            payment[name] += delta if payment[name] + delta >= 0 else -delta
 
     def settle(self, payment: dict[str, Any], at: datetime, status: str) -> None:
         """Settlement moves to ``processing`` or ``paid`` (which carries the settlement tx)."""
@@ -162,13 +172,13 @@ class Generator:
     def refund(
         self, payment: dict[str, Any], at: datetime, value: int, status: str, plant: str | None
     ) -> dict[str, Any]:
-        """A refund of ``value`` cents (§5.4, without its embedded payment); a ``refunded`` one
-        marks the payment refunded. ``plant``: "exceeds", "no-settlement-id" or "asset"."""
+        """A refund of ``value`` cents (§5.4, without its embedded payment). ``plant``:
+        "exceeds", "no-settlement-id" or "asset" (others are the caller's: "total")."""
         if plant == "exceeds":
             value = payment["amount_paid"] + self.rng.randrange(2, 50)
         settled = status == "refunded" and plant != "no-settlement-id"
         missing_id = self.rng.choice((None, "")) if plant == "no-settlement-id" else None
-        refund = {
+        return {
             "amount": {
                 "asset_id": LIVE_USDC if plant == "asset" else payment["asset_id"],
                 "value": value,
@@ -179,9 +189,6 @@ class Generator:
             "metadata": {},
             "refund_id": self.identifier("rf_"),
         }
-        if status == "refunded":
-            self.mark_refunded(payment, at)
-        return refund
 
     def mark_refunded(self, payment: dict[str, Any], at: datetime) -> None:
         payment.update(status="refunded", refunded=True, updatedAt=iso(at))

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from worker.config import SANDBOX_EBIORO_PUBLIC_KEY, SANDBOX_EBIORO_SECRET_KEY
-from worker.providers.sandboxkit.faults import FaultRates
+from worker.providers.sandboxkit.config import SandboxSettings
+from worker.providers.sandboxkit.http import is_http_url
 
-MAX_LIMIT = 100  # documented maximum of ``limit`` (ebioro-api.md §6)
 DEFAULT_LIMIT = 20  # documented default
 
 
@@ -24,46 +24,21 @@ class EbioroCredentials:
 
 
 @dataclass(frozen=True)
-class EbioroSandboxConfig:
-    """Everything that decides the sandbox's data and behaviour; the same config, the same world."""
+class EbioroSandboxConfig(SandboxSettings):
+    """Everything that decides the sandbox's data and behaviour; the same config, the same world.
+    The shared fields (seed, rates, faults, ``page_size_cap`` = the documented max ``limit``
+    100, ``max_skew_seconds`` = the documented ±300 s, host, port) are ``SandboxSettings``'."""
 
-    seed: int = 1
     payments: int = 200
-    mismatch_rate: float = 0.05
-    dust_rate: float = 0.05
-    latency_ms: int = 0
-    rate_429: float = 0.0
-    rate_500: float = 0.0
-    rate_truncated: float = 0.0
-    rate_invalid_record: float = 0.0
-    retry_after_seconds: int = 1
-    page_size_cap: int = MAX_LIMIT
     credentials: EbioroCredentials = field(default_factory=EbioroCredentials)
-    max_skew_seconds: int = 300  # "±5 minute window" (§3.2)
-    newest_first: bool = True
     webhook_url: str | None = None  # where payment changes are posted; the admin API may change it
-    host: str = "127.0.0.1"
-    port: int = 0  # 0: the OS picks a free port
 
     def __post_init__(self) -> None:
         if self.payments < 0:
             raise ValueError("payments must be >= 0")
-        if self.page_size_cap < 1:
-            raise ValueError("page_size_cap must be >= 1")
-        for name in ("mismatch_rate", "dust_rate"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be between 0 and 1")
-        self.fault_rates()  # validates the fault fields
-
-    def fault_rates(self) -> FaultRates:
-        return FaultRates(
-            rate_429=self.rate_429,
-            rate_500=self.rate_500,
-            rate_truncated=self.rate_truncated,
-            rate_invalid_record=self.rate_invalid_record,
-            latency_ms=self.latency_ms,
-            retry_after_seconds=self.retry_after_seconds,
-        )
+        if self.webhook_url is not None and not is_http_url(self.webhook_url):
+            raise ValueError("webhook_url must be an http(s) URL")
+        super().__post_init__()
 
 
 @dataclass(frozen=True)
