@@ -6,8 +6,9 @@
     .venv/bin/python benchmarks/sync_bench.py memory --orders 10000 50000 100000
 
 Requests are counted at the sandbox, from the ``sandbox_request`` log line it writes for each
-API request. ``memory`` runs each sync in a child process (the sandbox stays in this one, so
-its world is not counted) and reports the child's peak RSS.
+API request; ``rps`` reports the mean per whole wall-clock second (the limiter's unit) and the
+busiest sliding one-second window. ``memory`` runs each sync in a child process (the sandbox
+stays in this one, so its world is not counted) and reports the child's peak RSS.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -54,17 +56,28 @@ class RequestCounter:
     def __call__(self, logger: Any, method: str, event: MutableMapping[str, Any]) -> Any:
         if event.get("event") == "sandbox_request":
             with self._lock:
-                self.times.append(time.monotonic())
+                self.times.append(time.time())  # wall clock: the limiter's buckets use it too
         raise structlog.DropEvent
 
     def reset(self) -> None:
         with self._lock:
             self.times.clear()
 
-    def rate(self) -> float:
-        """Requests per second between the first and the last request."""
-        span = self.times[-1] - self.times[0] if len(self.times) > 1 else 0.0
-        return (len(self.times) - 1) / span if span else 0.0
+    def per_second(self) -> float:
+        """Mean requests per whole wall-clock second, leaving out the partial first and last
+        seconds (the limiter counts per such second)."""
+        seconds = Counter(int(t) for t in self.times)
+        inner = [seconds[s] for s in range(min(seconds) + 1, max(seconds))] if seconds else []
+        return sum(inner) / len(inner) if inner else 0.0
+
+    def busiest_window(self) -> int:
+        """The most requests in any sliding one-second window."""
+        times, most, start = sorted(self.times), 0, 0
+        for end, moment in enumerate(times):
+            while moment - times[start] >= 1.0:
+                start += 1
+            most = max(most, end - start + 1)
+        return most
 
 
 COUNTER = RequestCounter()
@@ -135,12 +148,13 @@ def run_full(args: argparse.Namespace) -> None:
 def run_rps(args: argparse.Namespace) -> None:
     with sandbox(args) as running, migrated_database(args.db) as url:
         [(_, seconds, requests)] = timed_sync(settings_for(args, running, url), "full")
-        achieved = COUNTER.rate()
+        achieved = COUNTER.per_second()
         print(
             f"rps latency_ms={args.latency_ms} limit={args.rps} concurrency={args.concurrency} "
             f"threads={args.threads} orders={args.orders} requests={requests} "
             f"seconds={seconds:.2f} achieved_rps={achieved:.2f} "
-            f"of_limit={100 * achieved / args.rps:.0f}% orders_per_s={args.orders / seconds:.0f}"
+            f"of_limit={100 * achieved / args.rps:.0f}% "
+            f"busiest_1s_window={COUNTER.busiest_window()} orders_per_s={args.orders / seconds:.0f}"
         )
 
 

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -28,7 +28,14 @@ CURSOR: Table = ReconcileCursor.__table__  # type: ignore[attr-defined]
 LINK: Table = ReconcileLink.__table__  # type: ignore[attr-defined]
 WAIT: Table = ReconcileWait.__table__  # type: ignore[attr-defined]
 AMOUNTS = ("expected", "actual", "difference", "tolerance")
+MAX_IN = 500  # values per IN (...) list, well under SQLite's variable limit
 _FIELDS = tuple(f.name for f in dataclasses.fields(Alert))
+
+
+def chunks(values: Sequence[Any], size: int = MAX_IN) -> Iterator[Sequence[Any]]:
+    """``values`` in slices of at most ``size`` (for ``IN (...)`` lists)."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 def insert_ignore(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:

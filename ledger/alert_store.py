@@ -25,6 +25,7 @@ from ledger.alert_rows import (
     EVENT,
     LINK,
     WAIT,
+    chunks,
     evidence_of,
     insert_ignore,
     to_alert,
@@ -44,7 +45,6 @@ from ledger.alerts import (
 )
 from ledger.db import read_only
 from ledger.errors import LedgerError
-from ledger.reads import chunks
 from ledger.suspense import Suspense
 
 CURSOR_NAME = "ledger"

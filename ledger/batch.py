@@ -154,7 +154,8 @@ def _link_snapshot(
     item: Prepared, version: int, observed_at: datetime, seq: int, prev: str
 ) -> Snapshot:
     source, kind, external_id = item.object_key
-    record = chain.snapshot_record(
+    entry_hash = chain.snapshot_entry_hash(
+        prev,
         seq=seq,
         source=source,
         kind=kind,
@@ -172,7 +173,7 @@ def _link_snapshot(
         observed_at=observed_at,
         content_hash=item.content_hash,
         prev_hash=prev,
-        entry_hash=chain.entry_hash(prev, record),
+        entry_hash=entry_hash,
         payload=item.record.payload,
     )
 

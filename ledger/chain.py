@@ -41,6 +41,9 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
+import simplejson
+from simplejson.encoder import encode_basestring
+
 from ledger import jsonx
 from ledger.model import GENESIS_HASH
 from ledger.money import fmt
@@ -51,6 +54,7 @@ __all__ = [
     "entry_hash",
     "iso_utc",
     "journal_record",
+    "snapshot_entry_hash",
     "snapshot_record",
 ]
 
@@ -63,8 +67,15 @@ def iso_utc(moment: datetime) -> str:
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
+# jsonx.canonical's encoder, built once: simplejson.dumps() with options builds one per call.
+_CANONICAL = simplejson.JSONEncoder(
+    use_decimal=True, separators=(",", ":"), sort_keys=True, ensure_ascii=False
+)
+
+
 def content_hash(payload: Any) -> str:
-    return hashlib.sha256(jsonx.canonical(payload)).hexdigest()
+    """``sha256(canonical(payload))``; the test suite checks it against ``jsonx.canonical``."""
+    return hashlib.sha256(_CANONICAL.encode(payload).encode("utf-8")).hexdigest()
 
 
 def entry_hash(prev_hash: str, record: Mapping[str, Any]) -> str:
@@ -94,6 +105,37 @@ def snapshot_record(
         "observed_at": iso_utc(observed_at),
         "content_hash": content_hash,
     }
+
+
+def snapshot_entry_hash(
+    prev_hash: str,
+    *,
+    seq: int,
+    source: str,
+    kind: str,
+    external_id: str,
+    version: int,
+    observed_at: datetime,
+    content_hash: str,
+) -> str:
+    """``entry_hash(prev_hash, snapshot_record(...))``, the same bytes built directly.
+
+    The append hot path: ``canonical()`` costs ~7 µs a call in fixed overhead, this ~1 µs.
+    Strings go through simplejson's own ``encode_basestring`` (what ``canonical()`` uses with
+    ``ensure_ascii=False``) and keys are written in sorted order, so the text is identical;
+    ``tally verify`` recomputes every snapshot hash the documented way, and a property test
+    compares the two.
+    """
+    text = (
+        f'{{"content_hash":{encode_basestring(content_hash)},'
+        f'"external_id":{encode_basestring(external_id)},"kind":{encode_basestring(kind)},'
+        f'"observed_at":"{iso_utc(observed_at)}","seq":{int(seq)},'
+        f'"source":{encode_basestring(source)},"type":"snapshot","version":{int(version)}}}'
+    )
+    digest = hashlib.sha256(prev_hash.encode("ascii"))
+    digest.update(b"\n")
+    digest.update(text.encode("utf-8"))
+    return digest.hexdigest()
 
 
 def journal_record(

@@ -7,7 +7,6 @@ a binary float would silently change either, so no float ever appears on this pa
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal
 from typing import Any
 
 import simplejson

@@ -32,7 +32,8 @@ def to_decimal(value: Any) -> Decimal:
             raise InvalidAmount(f"not a decimal amount: {value!r}") from None
     else:
         # float included on purpose: by the time a float exists, the digits are already lost.
-        raise InvalidAmount(f"amount must be a decimal string or JSON number, got {type(value).__name__}")
+        kind = type(value).__name__
+        raise InvalidAmount(f"amount must be a decimal string or JSON number, got {kind}")
     if not result.is_finite():
         raise InvalidAmount(f"amount is not finite: {value!r}")
     return result

@@ -7,13 +7,14 @@ never skips or repeats a row.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Select, any_, exists, literal, select
+from sqlalchemy import Column, ColumnElement, Select, String, any_, bindparam, exists, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.engine import Connection, Engine, Row
+from sqlalchemy.engine import Engine, Row
 
 from ledger import jsonx
 from ledger.errors import ChainBroken
@@ -24,20 +25,24 @@ SNAPSHOT_TABLE = LedgerSnapshot.__table__  # type: ignore[attr-defined]
 JOURNAL_TABLE = LedgerJournal.__table__  # type: ignore[attr-defined]
 POSTING_TABLE = LedgerPosting.__table__  # type: ignore[attr-defined]
 S, J, P = SNAPSHOT_TABLE.c, JOURNAL_TABLE.c, POSTING_TABLE.c
-MAX_IN = 500  # values per IN (...) list, well under SQLite's variable limit
 
 
-def chunks(values: Sequence[Any], size: int = MAX_IN) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
+def one_of(dialect: str, column: Any, name: str) -> ColumnElement[bool]:
+    """``column IN (:name)`` with the whole list in ONE bind parameter (bind ``listed(...)``):
+    ``= ANY(:array)`` on PostgreSQL, ``IN (SELECT value FROM json_each(:json))`` on SQLite.
+
+    The statement text is the same for any count, so it is compiled and prepared once, and
+    it has no per-value parameters to render or to run into SQLite's variable limit.
+    """
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=ARRAY(column.type)))  # type: ignore[no-any-return]
+    values = func.json_each(bindparam(name, type_=String())).table_valued("value")
+    return column.in_(select(values.c.value))  # type: ignore[no-any-return]
 
 
-def one_of(conn: Connection, column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
-    """``column IN (values)``; on PostgreSQL ``column = ANY(:array)``: one bind parameter, so
-    the statement text (and psycopg's prepared plan) stays the same whatever the count."""
-    if conn.dialect.name == "postgresql":
-        return column == any_(literal(list(values), ARRAY(column.type)))  # type: ignore[no-any-return]
-    return column.in_(values)  # type: ignore[no-any-return]
+def listed(dialect: str, values: Iterable[str | int]) -> Any:
+    """The bind value for a ``one_of`` parameter."""
+    return list(values) if dialect == "postgresql" else json.dumps(list(values))
 
 
 def keyset(

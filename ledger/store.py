@@ -96,9 +96,11 @@ def _quarantine_row(
 
 def _quarantine(conn: Connection, rows: list[dict[str, Any]]) -> int:
     """Insert the rows not quarantined before; return how many were new."""
+    dialect = conn.dialect.name
     column = QUARANTINE.c.fingerprint
-    wanted = [row["fingerprint"] for row in rows]
-    known = set(conn.execute(select(column).where(reads.one_of(conn, column, wanted))).scalars())
+    wanted = reads.listed(dialect, [row["fingerprint"] for row in rows])
+    stmt = select(column).where(reads.one_of(dialect, column, "wanted"))
+    known = set(conn.execute(stmt, {"wanted": wanted}).scalars())
     fresh = list({r["fingerprint"]: r for r in rows if r["fingerprint"] not in known}.values())
     if fresh:
         # a concurrent quarantine-only append (no head lock) may insert the same row first
@@ -238,13 +240,12 @@ class LedgerStore:
     def latest_many(
         self, source: str, kind: str, external_ids: Sequence[str]
     ) -> dict[str, Snapshot]:
-        found: dict[str, Snapshot] = {}
         with self._reader.connect() as conn:
-            for ids in reads.chunks(list(dict.fromkeys(external_ids))):
-                stmt = reads.latest_rows(source, kind).where(reads.one_of(conn, S.external_id, ids))
-                for row in conn.execute(stmt):
-                    found[row.external_id] = reads.to_snapshot(row)
-        return found
+            dialect = conn.dialect.name
+            wanted = reads.one_of(dialect, S.external_id, "ids")
+            stmt = reads.latest_rows(source, kind).where(wanted)
+            rows = conn.execute(stmt, {"ids": reads.listed(dialect, external_ids)})
+            return {row.external_id: reads.to_snapshot(row) for row in rows}
 
     def iter_latest(self, source: str, kind: str, batch: int = 1000) -> Iterator[Snapshot]:
         """The latest version of every object of ``kind``, in external_id order."""

@@ -1,1 +1,1 @@
-"""tally's worker: provider clients and sandboxes, dramatiq actors, scheduler, callbacks and the CLI."""
+"""tally's worker: provider clients, sandboxes, dramatiq actors, scheduler, callbacks, CLI."""

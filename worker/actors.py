@@ -64,6 +64,14 @@ def _errors_recorded(rt: Runtime, run_id: str | None, source: str) -> Iterator[N
         rt.state.mark_source(source, rt.now(), None)
 
 
+def send_reconcile(broker: dramatiq.Broker) -> None:
+    """Ask for an incremental reconcile, if this process declared the reconcile actor."""
+    try:
+        broker.get_actor("reconcile").send(False)
+    except dramatiq.errors.ActorNotFound:
+        log.debug("reconcile_not_declared")
+
+
 def declare_actors(broker: dramatiq.Broker, runtime: Callable[[], Runtime] = current) -> Actors:
     def send_follow_ups(source: str, follow_ups: tuple[FollowUp, ...], run_id: str | None) -> None:
         for follow_up in follow_ups:
@@ -72,6 +80,8 @@ def declare_actors(broker: dramatiq.Broker, runtime: Callable[[], Runtime] = cur
     def finish_feed(rt: Runtime, source: str, feed: str, run_id: str) -> None:
         if rt.state.finish_feed_if_complete(run_id, source, feed, rt.now()):
             log.info("feed_synced", source=source, feed=feed, run_id=run_id)
+            # Reconcile after each sync: incremental, so it costs what the sync appended.
+            send_reconcile(broker)
 
     def sync_feed_fn(source: str, feed: str, mode: str, run_id: str) -> None:
         """Scan one feed: page 1 here, then fan out (full) or walk on (incremental)."""

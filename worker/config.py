@@ -91,6 +91,7 @@ class Settings(BaseSettings):
     # --- reconciliation and alerts
     tally_alert_webhook_url: SecretStr | None = None
     tally_slack_webhook_url: SecretStr | None = None
+    tally_alert_retry_min_backoff_ms: int = Field(default=1000, ge=1)
     tally_refund_grace_seconds: int = Field(default=86400, ge=0)
     tally_source_down_alert_seconds: int = Field(default=900, ge=1)
     tally_max_rejected_per_run: int = Field(default=10, ge=0)
@@ -173,9 +174,9 @@ class Settings(BaseSettings):
         try:
             parsed = json.loads(value, parse_float=Decimal)
         except ValueError:
-            raise ValueError("must be a JSON object such as {\"DOGE\": 8}") from None
+            raise ValueError('must be a JSON object such as {"DOGE": 8}') from None
         if not isinstance(parsed, dict):
-            raise ValueError("must be a JSON object such as {\"DOGE\": 8}")
+            raise ValueError('must be a JSON object such as {"DOGE": 8}')
         return value
 
     # --- derived views

@@ -31,7 +31,7 @@ def report(store: LedgerStore, sources: Iterable[str], alert_lines: list[str]) -
     lines.append(render_table(sorted_balances(fold_balances(store.iter_journal()))).rstrip())
     lines.append("")
     if alert_lines:
-        lines.append(f"open alerts ({len(alert_lines)}):")
+        lines.append("open alerts (expected − actual = difference; the sandbox planted these):")
         lines.extend(alert_lines)
     else:
         lines.append("open alerts: none")

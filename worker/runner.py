@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from worker.actors import Actors
+from worker.actors import OBJECTS_QUEUE, RECONCILE_QUEUE, SYNC_QUEUE, Actors, send_reconcile
 from worker.broker import InProcessWorker, wait_idle
 from worker.runtime import Runtime
 from worker.state import RunSummary
@@ -62,15 +62,10 @@ def sync_once(
         for feed in rt.sources[source].feeds:
             actors.sync_feed.send(source, feed, mode, run_id)
     deadline = time.monotonic() + timeout
-    while True:
-        try:
-            wait_idle(worker.broker, timeout=0.5)
-            break
-        except TimeoutError:
-            if on_progress:
-                on_progress(progress_line(rt, run_ids))
-            if time.monotonic() > deadline:
-                break
+    _wait(worker, deadline, lambda: on_progress and on_progress(progress_line(rt, run_ids)))
+    # Refund-infos fetched after a feed finished are reconciled here, once everything landed.
+    send_reconcile(worker.broker)
+    _wait(worker, deadline, lambda: None)
     incomplete = []
     for source, run_id in run_ids.items():
         for feed in rt.sources[source].feeds:
@@ -80,6 +75,21 @@ def sync_once(
         rt.state.finish_run(run_id, rt.now())
     summaries = tuple(s for s in (rt.state.summary(r) for r in run_ids.values()) if s)
     return SyncReport(summaries, tuple(incomplete))
+
+
+# Alert deliveries are not waited for: a receiver that is down must not hold a sync open.
+WORK_QUEUES = (SYNC_QUEUE, OBJECTS_QUEUE, RECONCILE_QUEUE)
+
+
+def _wait(worker: InProcessWorker, deadline: float, tick: Callable[[], object]) -> None:
+    while True:
+        try:
+            wait_idle(worker.broker, WORK_QUEUES, timeout=0.5)
+            return
+        except TimeoutError:
+            tick()
+            if time.monotonic() > deadline:
+                return
 
 
 def tty_progress(stream: object = sys.stderr) -> Callable[[str], None] | None:

@@ -1,4 +1,4 @@
-"""A worker session in this process: broker, runtime and in-process worker threads, torn down in order."""
+"""A worker session in this process: broker, runtime, worker threads, torn down in order."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import dramatiq
 
 from worker.actors import Actors, declare_actors
+from worker.alert_actors import AlertActors, declare_alert_actors
 from worker.broker import InProcessWorker, run_in_process, setup_broker
 from worker.config import Settings
 from worker.runtime import Runtime, build_runtime, install
@@ -21,6 +22,7 @@ class WorkerSession:
     broker: dramatiq.Broker
     runtime: Runtime
     actors: Actors
+    alerts: AlertActors
     worker: InProcessWorker
 
 
@@ -37,13 +39,16 @@ def worker_session(
             heartbeat_timeout_ms=settings.tally_heartbeat_timeout_ms,
         )
         actors = declare_actors(broker)
+        alerts = declare_alert_actors(
+            broker, delivery_min_backoff_ms=settings.tally_alert_retry_min_backoff_ms
+        )
         # A session is short-lived (sync --once, demo): idle threads wake every 100 ms so the
         # final stop takes a fraction of a second instead of ~2 s (workers, then consumers).
         worker = run_in_process(
             broker, threads or settings.tally_worker_threads, worker_timeout_ms=SESSION_WAKE_MS
         )
         try:
-            yield WorkerSession(broker, runtime, actors, worker)
+            yield WorkerSession(broker, runtime, actors, alerts, worker)
         finally:
             worker.stop()
     finally:

@@ -72,7 +72,7 @@ class RunState:
             )
 
     def extend_feed(self, run_id: str, feed: str, max_page: int) -> range:
-        """Grow the plan to ``max_page``; only the caller that wins the update gets the new pages."""
+        """Grow the plan to ``max_page``; only the caller winning the update gets the new pages."""
         with self._engine.begin() as conn:
             current = conn.execute(
                 select(FEED.c.pages_expected).where(FEED.c.run_id == run_id, FEED.c.feed == feed)

@@ -86,7 +86,7 @@ def sync_page(
 def sync_object(
     ctx: SyncContext, source: str, kind: str, external_id: str, run_id: str | None
 ) -> PageOutcome:
-    """Fetch one object (order detail, refund-info) and append it; None from the source is a no-op."""
+    """Fetch one object (order detail, refund-info) and append it; None from the source: no-op."""
     src = ctx.source(source)
     fetched = src.fetch_object(kind, external_id)
     records: tuple[RawRecord, ...] = ()
@@ -155,7 +155,7 @@ def begin_scan(
 def reached_floor(
     ctx: SyncContext, source: str, feed: str, outcome: PageOutcome, *, oldest_first: bool
 ) -> bool:
-    """True when an incremental walk has reached objects older than the high-water mark − lookback."""
+    """True when an incremental walk reached objects older than the high-water mark − lookback."""
     high_water = ctx.state.high_water(source, feed)
     if high_water is None:
         return False

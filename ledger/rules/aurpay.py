@@ -194,11 +194,15 @@ def refund_missing(
 ) -> list[Finding]:
     """An order REFUNDED for longer than the grace period has refund info. Aurpay's endpoint
     list: refund-info is fetched for refunded orders (§5.5, per order_id). Refunded since =
-    the order's update_time (naive → UTC), else when the snapshot was observed. expected =
-    what the order brought in (0 if unknown), actual = 0 refunded on record."""
+    the later of the order's update_time (naive → UTC) and when tally first saw this version:
+    a refund tally could not yet have fetched (an old order seen for the first time in a
+    backfill) is not missing. expected = what the order brought in (0 if unknown), actual =
+    0 refunded on record."""
     if refund is not None or status_of(order.payload) != "REFUNDED":
         return []
-    since = first_timestamp(order.payload, "update_time") or as_utc(order.observed_at)
+    seen = as_utc(order.observed_at)
+    updated = first_timestamp(order.payload, "update_time")
+    since = max(updated, seen) if updated else seen
     if as_utc(now) - since <= grace:
         return []
     currency = code_or_none(order.payload, "currency") or ""

@@ -26,6 +26,7 @@ class TallyProcess:
         self.args = args
         self.log_path = log_path
         self._log = log_path.open("wb")
+        self._terminated = False
         self.proc = subprocess.Popen(
             [*TALLY, *args],
             env={**os.environ, **env},
@@ -68,8 +69,10 @@ class TallyProcess:
         self._log.close()
 
     def terminate(self) -> None:
-        """SIGTERM: ask for a clean shutdown (``stop`` waits for it)."""
-        if self.proc.poll() is None:
+        """SIGTERM, once: ask for a clean shutdown (``stop`` waits for it). A second SIGTERM
+        could land after the interpreter dropped its handlers and kill it mid-exit."""
+        if not self._terminated and self.proc.poll() is None:
+            self._terminated = True
             self.proc.send_signal(signal.SIGTERM)
 
     def stop(self, timeout: float = 30) -> int:

@@ -24,7 +24,6 @@ from ledger.model import RawRecord
 from ledger.precision import PrecisionTable
 from tests.strategies import order_payload
 from worker.actors import ALERTS_QUEUE, RECONCILE_QUEUE
-from worker.alert_actors import declare_alert_actors
 from worker.alert_sinks import (
     REDELIVER_AFTER,
     DeliveryFailed,
@@ -153,9 +152,11 @@ def test_each_change_reaches_each_sink_once_through_a_failing_receiver(
     logs = io.StringIO()
     configure_logging("debug", "json", (), logs)  # no redaction: our lines must not hold secrets
     _append(ledger_url, ("o1", "0.8"), ("o2", "0.7"))
-    settings = _settings(ledger_url, receiver)
+    settings = _settings(ledger_url, receiver).model_copy(
+        update={"tally_alert_retry_min_backoff_ms": 20}
+    )
     with worker_session(settings) as session:
-        actors = declare_alert_actors(session.broker, delivery_min_backoff_ms=20)
+        actors = session.alerts
 
         def reconcile() -> None:
             actors.reconcile.send(False)

@@ -89,11 +89,6 @@ def test_a_full_sync_writes_exactly_the_truth_and_a_second_appends_nothing(
         assert verify_store(store).ok
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lead: LedgerStore.append inserts quarantine rows with no natural key, so every "
-    "re-sync quarantines the same invalid record again (sync_quarantine grows every minute)",
-)
 def test_a_resync_does_not_quarantine_the_same_record_twice(
     sqlite_url: str, sandbox_factory: SandboxFactory
 ) -> None:

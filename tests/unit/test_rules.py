@@ -210,8 +210,8 @@ def test_brought_in_is_amount_minus_fee_without_obtained() -> None:
 
 
 def test_refund_missing_after_the_grace_period() -> None:
-    refunded = order(status="REFUNDED", update_time="2025-02-01T00:00:00")
-    since = datetime(2025, 2, 1, tzinfo=UTC)
+    refunded = order(status="REFUNDED", update_time="2025-02-07T00:00:00")  # after OBSERVED_AT
+    since = datetime(2025, 2, 7, tzinfo=UTC)
     assert evaluate_order(refunded, None, None, PRECISION, since + GRACE, GRACE) == []
     (finding,) = evaluate_order(
         refunded, None, None, PRECISION, since + GRACE + timedelta(seconds=1), GRACE
@@ -227,6 +227,14 @@ def test_refund_missing_after_the_grace_period() -> None:
         evaluate_order(order(status="SUCCESS"), None, None, PRECISION, since + 10 * GRACE, GRACE)
         == []
     )
+
+
+def test_an_old_refund_first_seen_in_a_backfill_waits_a_grace_from_when_it_was_seen() -> None:
+    # Refunded in January, first seen by tally on 2025-02-06 12:00 (OBSERVED_AT): tally has
+    # had no chance to fetch its refund-info before then, so nothing is missing yet.
+    refunded = order(status="REFUNDED", update_time="2025-01-01T00:00:00")
+    assert evaluate_order(refunded, None, None, PRECISION, OBSERVED_AT + GRACE, GRACE) == []
+    assert len(evaluate_order(refunded, None, None, PRECISION, OBSERVED_AT + 2 * GRACE, GRACE)) == 1
 
 
 def test_refunded_since_falls_back_to_observed_at() -> None:

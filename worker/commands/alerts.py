@@ -22,6 +22,8 @@ COLUMNS = (
     "subject",
     "check",
     "currency",
+    "expected",
+    "actual",
     "difference",
     "last_seen",
 )
@@ -85,6 +87,8 @@ def render_table(alerts: list[Alert]) -> str:
             a.subject_id,
             a.check or "-",
             a.currency or "-",
+            fmt(a.expected),
+            fmt(a.actual),
             fmt(a.difference),
             a.last_seen_at.strftime("%Y-%m-%d %H:%M:%SZ"),
         )

@@ -7,9 +7,13 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ledger.alert_store import AlertStore
+from worker.commands.alerts import render_table
 from worker.config import SANDBOX_API_KEY, Settings, load_settings
 from worker.demo import report
+from worker.logging import configure_logging
 from worker.runner import sync_once, tty_progress
+from worker.runtime import Runtime
 from worker.session import worker_session
 
 
@@ -25,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument(
         "--database",
         default=None,
-        help="database URL for the demo ledger (default: a new SQLite file in a temporary directory)",
+        help="database URL for the demo ledger (default: a new SQLite file in a temp directory)",
     )
     parser.set_defaults(handler=handle)
 
@@ -36,10 +40,14 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
 
     workdir = Path(tempfile.mkdtemp(prefix="tally-demo-"))
     database = args.database or f"sqlite:///{workdir / 'demo.db'}"
+    # The report is the demo's output; the structured log (alerts included) goes to a file.
+    log_file = (workdir / "demo.log").open("a", encoding="utf-8")
+    configure_logging(settings.tally_log_level, "json", settings.secret_values(), stream=log_file)
     config = SandboxConfig(seed=args.seed, orders=args.orders, mismatch_rate=args.mismatch_rate)
     with start_sandbox(config) as sandbox:
         print(f"sandbox: {sandbox.base_url} (seed {args.seed}, {args.orders} orders)")
         print(f"ledger:  {database}")
+        print(f"log:     {log_file.name}")
         # The demo never touches a configured ledger or real gateway: only the sandbox.
         demo_settings = load_settings(
             database_url=database,
@@ -48,9 +56,6 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
             aurpay_api_key=SANDBOX_API_KEY,
             aurpay_api_token=None,
             aurpay_api_secret=None,
-            tally_log_level=settings.tally_log_level
-            if settings.tally_log_level != "info"
-            else "warning",
         )
         with worker_session(demo_settings) as session:
             progress = tty_progress()
@@ -73,12 +78,12 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
             if not result.ok:
                 print(f"tally: {result.failure()}", file=sys.stderr)
                 return 1
-            alerts = reconcile_for_demo(session)
             print()
-            print(report(session.runtime.store, ["aurpay"], alerts))
+            print(report(session.runtime.store, ["aurpay"], open_alert_table(session.runtime)))
     return 0
 
 
-def reconcile_for_demo(session: object) -> list[str]:
-    """Run reconciliation and return one line per open alert (empty until alerts exist)."""
-    return []
+def open_alert_table(runtime: Runtime) -> list[str]:
+    """The open alerts (sync_once already reconciled), as the lines of `tally alerts`."""
+    alerts = AlertStore(runtime.store.engine).list_alerts()
+    return render_table(alerts).rstrip().splitlines() if alerts else []

@@ -10,6 +10,7 @@ import argparse
 import threading
 
 from worker.actors import declare_actors
+from worker.alert_actors import declare_alert_actors
 from worker.broker import run_in_process, setup_broker
 from worker.config import Settings
 from worker.errors import ConfigError
@@ -72,6 +73,9 @@ def serve(
     install(runtime)
     broker = setup_broker(settings, heartbeat_timeout_ms=settings.tally_heartbeat_timeout_ms)
     actors = declare_actors(broker)
+    alerts = declare_alert_actors(
+        broker, delivery_min_backoff_ms=settings.tally_alert_retry_min_backoff_ms
+    )
     started: list[tuple[str, object]] = []
     try:
         if worker:
@@ -84,7 +88,11 @@ def serve(
             started.append(("callbacks", server))
         sched_thread = None
         if scheduler:
-            sched = build_scheduler(runtime, actors)
+            reconcile_job = (
+                settings.tally_reconcile_interval_seconds,
+                lambda _key: alerts.reconcile.send(False),
+            )
+            sched = build_scheduler(runtime, actors, {"reconcile": reconcile_job})
             sched_thread = threading.Thread(
                 target=sched.run_forever, args=(stop,), name="scheduler"
             )

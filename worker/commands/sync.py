@@ -32,9 +32,8 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
         sources = args.source or sorted(session.runtime.sources)
         unknown = [s for s in sources if s not in session.runtime.sources]
         if unknown:
-            raise ConfigError(
-                f"source {unknown[0]!r} is not configured (known: {', '.join(sorted(session.runtime.sources))})"
-            )
+            known = ", ".join(sorted(session.runtime.sources))
+            raise ConfigError(f"source {unknown[0]!r} is not configured (known: {known})")
         mode = "incremental" if args.incremental else "full"
         progress = tty_progress()
         report = sync_once(

@@ -4,8 +4,11 @@ Rules (subject in brackets), each a difference compared with the currency's smal
 
 - ``refund`` (order_id): refund-info ``amount − network_fee − obtained``;
 - ``transaction`` (tx_id): ``amount − fee − obtained`` of a transaction;
-- ``order`` (order_id): ``amount − fee − obtained`` of a paid order, and the amount of its linked
-  transaction (same ``tx_id``) minus the order's amount.
+- ``order`` (order_id): ``amount − fee − obtained`` of a paid order (SUCCESS, RESOLVED, REFUNDED:
+  the statuses the docs say money arrived in; PARTIAL's meaning is undocumented, so neither the
+  sandbox nor the rules judge it), and the order's ``amount``, ``fee`` and ``obtained`` against
+  its linked transaction's (same ``tx_id``): a transaction whose ``obtained`` is planted wrong
+  also makes its order disagree with it, and both are reported.
 
 A difference above one unit is a mismatch; one strictly between zero and one unit is dust (e.g.
 a fee with more digits than the chain carries) and must not be reported.
@@ -21,6 +24,7 @@ from ledger.money import to_decimal
 from ledger.precision import PrecisionTable
 
 Key = tuple[str, str]
+JUDGED_ORDER_STATUSES = frozenset({"SUCCESS", "RESOLVED", "REFUNDED"})
 Difference = tuple[Key, str, Decimal]  # (rule, subject), currency, difference
 
 
@@ -34,14 +38,16 @@ def differences(
     for tx in tx_by_id.values():
         yield ("transaction", tx["tx_id"]), tx["currency"], _net(tx, "fee")
     for order in orders:
-        if order.get("obtained") is None:
+        if order.get("obtained") is None or order.get("status") not in JUDGED_ORDER_STATUSES:
             continue
         key = ("order", order["order_id"])
         yield key, order["currency"], _net(order, "fee")
         linked = tx_by_id.get(order["tx_id"])
         if linked is not None:
-            delta = to_decimal(linked["amount"]) - to_decimal(order["amount"])
-            yield key, order["currency"], delta
+            for field in ("amount", "fee", "obtained"):
+                if order.get(field) is not None and linked.get(field) is not None:
+                    delta = to_decimal(order[field]) - to_decimal(linked[field])
+                    yield key, order["currency"], delta
     for info in refund_infos:
         yield ("refund", info["order_id"]), info["currency"], _net(info, "network_fee")
 
