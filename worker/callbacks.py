@@ -1,4 +1,6 @@
-"""The HTTP endpoint for Aurpay's callbacks: authenticate, take the order id, enqueue a re-fetch.
+"""The HTTP endpoint for provider callbacks: authenticate, take the object id, enqueue a re-fetch.
+
+``/callbacks/aurpay`` (below) and ``/callbacks/ebioro`` (``worker.ebioro_webhook``).
 
 The body is never trusted (Aurpay's signature covers only the Date header and the URL): the
 order's data always comes from a fresh API call made by the refresh actor.
@@ -17,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from ledger import jsonx
 from worker.config import Settings
+from worker.ebioro_webhook import WEBHOOK_PATH, handle_ebioro_webhook
 from worker.logging import get_logger
 from worker.providers.aurpay.auth import constant_time_equal, is_fresh, sign_callback
 from worker.replay import ReplayCache
@@ -166,9 +169,9 @@ class _Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         if path == HEALTH_PATH:
             self._reply(200, {"status": "ok"})
-        elif path == CALLBACK_PATH:
+        elif path in self.server.apps:
             headers = dict(self.headers.items())
-            self._reply(*self.server.app(self.command, self.path, headers, body))
+            self._reply(*self.server.apps[path](self.command, self.path, headers, body))
         else:
             self._reply(404, {"ok": False, "error": "not found"})
 
@@ -186,7 +189,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
-    app: Callable[[str, str, Mapping[str, str], bytes], Response]
+    apps: dict[str, Callable[[str, str, Mapping[str, str], bytes], Response]]
 
 
 class CallbackServer:
@@ -201,14 +204,18 @@ class CallbackServer:
         port: int | None = None,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        enqueue_ebioro_refresh: Callable[[str], Any] | None = None,
     ) -> None:
         self.config = CallbackConfig.from_settings(settings)
+        secret = settings.ebioro_secret_key
+        self._ebioro_secret = secret.get_secret_value() if secret else None
+        self._enqueue_ebioro_refresh = enqueue_ebioro_refresh
         self._enqueue_refresh = enqueue_refresh
         self._replay_cache = replay_cache
         self._clock = clock
         port = settings.tally_callback_port if port is None else port
         self._httpd = _Server((host or settings.tally_callback_host, port), _Handler)
-        self._httpd.app = self._handle
+        self._httpd.apps = {CALLBACK_PATH: self._handle, WEBHOOK_PATH: self._handle_ebioro}
         self._thread: threading.Thread | None = None
 
     def _handle(
@@ -223,6 +230,20 @@ class CallbackServer:
             now=self._clock(),
             replay_cache=self._replay_cache,
             enqueue_refresh=self._enqueue_refresh,
+        )
+
+    def _handle_ebioro(
+        self, method: str, target: str, headers: Mapping[str, str], body: bytes
+    ) -> Response:
+        if self._enqueue_ebioro_refresh is None:
+            return 404, {"ok": False, "error": "not found"}
+        return handle_ebioro_webhook(
+            method,
+            headers,
+            body,
+            secret=self._ebioro_secret,
+            replay_cache=self._replay_cache,
+            enqueue_refresh=self._enqueue_ebioro_refresh,
         )
 
     @property

@@ -62,4 +62,14 @@ def build_callback_server(
     def enqueue_refresh(order_id: str) -> None:
         actors.refresh_order.send("aurpay", order_id)
 
-    return CallbackServer(rt.settings, enqueue_refresh, replay_cache_for(rt.settings), host, port)
+    def enqueue_ebioro_refresh(payment_id: str) -> None:
+        actors.fetch_object.send("ebioro", "payment", payment_id, None)
+
+    return CallbackServer(
+        rt.settings,
+        enqueue_refresh,
+        replay_cache_for(rt.settings),
+        host,
+        port,
+        enqueue_ebioro_refresh=enqueue_ebioro_refresh if "ebioro" in rt.sources else None,
+    )
