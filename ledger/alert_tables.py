@@ -2,7 +2,7 @@
 and small indexes. Mutable bookkeeping beside the immutable ledger: every alert change also
 appends an ``alert_event`` row, so the history of an alert is never lost.
 
-Amounts are stored as exact decimal text (``ledger.money.fmt``), not NUMERIC(38,18): a finding
+Amounts are stored as exact decimal text (``ledger.money.fmt``), not NUMERIC: a finding
 may compare a fee sent with more places than the ledger posts, and evidence must keep every digit.
 """
 

@@ -25,7 +25,7 @@ in ONE global sequence, and two hashes:
 
     A UTC time is ISO-8601 with microseconds and a ``Z``: ``2024-08-06T07:19:26.000000Z``.
     An amount is ``ledger.money.fmt``: plain notation, no exponent, no trailing zeros, ``"0"``
-    for zero, so PostgreSQL's NUMERIC(38,18) padding and SQLite's text hash the same.
+    for zero, so PostgreSQL's NUMERIC padding and SQLite's text hash the same.
 
 The chain head (``ledger_head``) holds the last ``seq`` and its ``entry_hash``. Anyone holding
 the head hash can recompute the chain from the rows and detect any change, insertion or

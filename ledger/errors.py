@@ -5,7 +5,7 @@
     ├── DatabaseUnavailable   the database could not be reached (retry later)
     ├── InvalidEntry          an append was refused before touching the database (float in a
     │   │                     payload, unbalanced or foreign journal entry): nothing written
-    │   └── InexactAmount     an amount NUMERIC(38,18) cannot hold exactly (more than 18 places)
+    │   └── InexactAmount     an amount NUMERIC(66,36) cannot hold exactly (more than 36 places)
     └── ChainBroken           stored rows do not match the hash chain (``seq`` names the row)
 
 Retrying on SQLite "database is locked" or PostgreSQL serialization errors is the caller's job;

@@ -6,7 +6,7 @@ binary float can never sneak into an amount.
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from typing import Any
 
 
@@ -43,5 +43,6 @@ def fmt(amount: Decimal) -> str:
     """Canonical decimal string: plain notation, no exponent, no trailing zeros ("0" for zero)."""
     if amount == 0:
         return "0"
-    text = format(amount.normalize(), "f")
-    return text
+    # normalize() rounds to the context's precision (28 digits by default): widen it so an
+    # 18-decimal amount with a large integer part keeps every digit.
+    return format(amount.normalize(Context(prec=len(amount.as_tuple().digits) + 1)), "f")

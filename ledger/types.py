@@ -1,6 +1,6 @@
 """Column types that keep money exact and time in UTC on both PostgreSQL and SQLite.
 
-``Money`` is NUMERIC(38,18) on PostgreSQL and TEXT on SQLite (never REAL); it binds only
+``Money`` is NUMERIC(66,36) on PostgreSQL and TEXT on SQLite (never REAL); it binds only
 ``Decimal``. ``UTCDateTime`` is timestamptz on PostgreSQL and fixed-width ISO text on SQLite
 (so text order is time order); it refuses naive datetimes and always returns aware UTC.
 """
@@ -19,15 +19,18 @@ from ledger.chain import iso_utc
 from ledger.errors import InexactAmount
 from ledger.money import fmt
 
-MAX_PLACES = 18
-MAX_INTEGER_DIGITS = 20  # NUMERIC(38, 18)
+# NUMERIC(66, 36): providers send fees with more digits than the chain (an 18-decimal token's
+# fee with 21 places occurs), and a ledger that cannot store what it was sent is not exact.
+MAX_PLACES = 36
+MAX_INTEGER_DIGITS = 30
+PRECISION = MAX_PLACES + MAX_INTEGER_DIGITS
 
 
 def check_amount(value: object) -> Decimal:
     """Return ``value`` if the ledger can store and hash it exactly, else raise.
 
     ``TypeError`` for anything but ``Decimal`` (a float has lost its digits already);
-    ``InexactAmount`` for non-finite values and values NUMERIC(38,18) cannot hold exactly.
+    ``InexactAmount`` for non-finite values and values NUMERIC(66,36) cannot hold exactly.
     """
     if not isinstance(value, Decimal):
         raise TypeError(f"money must be a Decimal, got {type(value).__name__}")
@@ -56,13 +59,13 @@ def check_amount(value: object) -> Decimal:
 
 
 class Money(TypeDecorator[Decimal]):
-    impl = Numeric(38, MAX_PLACES, asdecimal=True)
+    impl = Numeric(PRECISION, MAX_PLACES, asdecimal=True)
     cache_ok = True
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "sqlite":
             return dialect.type_descriptor(Text())
-        return dialect.type_descriptor(Numeric(38, MAX_PLACES, asdecimal=True))
+        return dialect.type_descriptor(Numeric(PRECISION, MAX_PLACES, asdecimal=True))
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
         if value is None:
@@ -73,7 +76,7 @@ class Money(TypeDecorator[Decimal]):
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None:
             return None
-        # One shape on both databases: PostgreSQL pads to 18 places, SQLite keeps fmt() text.
+        # One shape on both databases: PostgreSQL pads to 36 places, SQLite keeps fmt() text.
         return Decimal(fmt(Decimal(value)))
 
 

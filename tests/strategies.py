@@ -21,7 +21,7 @@ from ledger.model import Snapshot
 from ledger.money import fmt, to_decimal
 
 OBSERVED_AT = datetime(2025, 2, 6, 12, 0, tzinfo=UTC)
-STORE_MAX_PLACES = 18  # the store keeps NUMERIC(38, 18): fees finer than this cannot be stored
+STORE_MAX_PLACES = 21  # fees with more places than an 18-decimal chain occur; the store keeps 36
 
 
 @dataclass(frozen=True)

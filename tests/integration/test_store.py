@@ -235,17 +235,29 @@ def test_unpostable_snapshot_is_kept_and_quarantined(
     assert (again.unchanged, again.quarantined) == (1, 0)
 
 
-def test_amount_finer_than_18_places_is_refused_but_payload_kept(
+def test_fees_finer_than_the_chain_are_posted_exactly(
+    ledger_url: str, open_store: OpenStore
+) -> None:
+    # An 18-decimal token's fee with 21 places occurs in the wild: the ledger keeps every digit.
+    store = open_store(ledger_url, toy_planner)
+    fine = "0.000289722595270832933"
+    result = store.append([order("1", "SUCCESS", amount=fine)], observed_at=NOW)
+    assert (result.journal_entries, result.quarantined) == (1, 0)
+    [entry] = store.iter_journal()
+    assert entry.postings[0].amount == Decimal(fine)
+
+
+def test_amount_finer_than_36_places_is_refused_but_payload_kept(
     ledger_url: str, open_store: OpenStore
 ) -> None:
     store = open_store(ledger_url, toy_planner)
-    fine = "0.0000000000000000001"  # 19 places
+    fine = "0." + "0" * 36 + "1"  # 37 places
     result = store.append([order("1", "SUCCESS", amount=fine)], observed_at=NOW)
     assert (result.journal_entries, result.quarantined) == (0, 1)
     assert store.latest("aurpay", "order", "1").payload["amount"] == fine  # type: ignore[union-attr]
     with store.engine.connect() as conn:
         reason = conn.execute(sa.text("SELECT reason FROM sync_quarantine")).scalar_one()
-    assert "19 decimal places" in reason
+    assert "37 decimal places" in reason
 
 
 def test_money_keeps_18_places_on_both_databases(ledger_url: str, open_store: OpenStore) -> None:
