@@ -6,6 +6,7 @@ silently creates a default broker of its own at the first ``@dramatiq.actor``.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -19,6 +20,7 @@ from dramatiq.middleware import CurrentMessage, Middleware, default_middleware
 
 from worker.config import Settings
 from worker.logging import get_logger
+from worker.metrics import ActorMetrics
 
 log = get_logger(__name__)
 
@@ -86,8 +88,51 @@ class ProcessResources(Middleware):
         self.shutdown()
 
 
+class InFlight(Middleware):
+    """The messages being processed right now, so a shutdown can hand back unfinished ones."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._messages: dict[str, Any] = {}
+
+    def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        with self._lock:
+            self._messages[message.message_id] = message
+
+    def after_process_message(
+        self, broker: dramatiq.Broker, message: Any, *, result: Any = None, exception: Any = None
+    ) -> None:
+        with self._lock:
+            self._messages.pop(message.message_id, None)
+
+    after_skip_message = after_process_message
+
+    def messages(self) -> list[Any]:
+        with self._lock:
+            return list(self._messages.values())
+
+
 def _middleware() -> list[Middleware]:
-    return [m() for m in default_middleware] + [CurrentMessage(), LogContext(), ProcessResources()]
+    ours = [CurrentMessage(), LogContext(), ProcessResources(), InFlight(), ActorMetrics()]
+    return [m() for m in default_middleware] + ours
+
+
+def requeue_unfinished(broker: dramatiq.Broker) -> int:
+    """Put the messages still in progress back on their queues (Redis only); how many.
+
+    For a shutdown whose grace period ran out: without this they would wait for the heartbeat
+    timeout and dramatiq's occasional maintenance. If one still finishes, it runs twice, which
+    is harmless: every actor is idempotent and a page is one transaction.
+    """
+    found = [m for m in broker.middleware if isinstance(m, InFlight)]
+    if not found or not isinstance(broker, RedisBroker):
+        return 0
+    by_queue: dict[str, list[str]] = {}
+    for message in found[0].messages():
+        by_queue.setdefault(message.queue_name, []).append(message.options["redis_message_id"])
+    for queue, ids in by_queue.items():
+        broker.do_requeue(queue, *ids)
+    return sum(len(ids) for ids in by_queue.values())
 
 
 def setup_broker(
@@ -194,8 +239,12 @@ class InProcessWorker:
         wait_idle(self.broker, queues, timeout)
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Finish the messages in progress, then close the process resources."""
+        """Let the messages in progress finish for up to ``timeout`` seconds, hand back the
+        rest (and every prefetched one) to the queue, then close the process resources."""
         self._worker.stop(timeout=int(timeout * 1000))
+        requeued = requeue_unfinished(self.broker)
+        if requeued:
+            log.warning("shutdown_requeued_unfinished", messages=requeued, grace_seconds=timeout)
 
 
 def run_in_process(

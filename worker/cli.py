@@ -26,6 +26,8 @@ COMMAND_MODULES = (
     "worker.commands.reconcile",
     "worker.commands.alerts",
     "worker.commands.demo",
+    "worker.commands.health",
+    "worker.commands.status",
 )
 
 

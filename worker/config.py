@@ -38,8 +38,14 @@ EBIORO_HOSTS = (
 class Settings(BaseSettings):
     """All of tally's settings. See deploy/env.example for one line on each."""
 
+    # env_ignore_empty: ``NAME=`` (as in deploy/env.example or an empty Secret key) means unset,
+    # so an empty credential can never switch a source on.
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        env_ignore_empty=True,
     )
 
     # --- storage and broker
@@ -104,7 +110,12 @@ class Settings(BaseSettings):
     tally_worker_threads: int = Field(default=4, ge=1)
     tally_log_level: Literal["debug", "info", "warning", "error"] = "info"
     tally_log_format: Literal["auto", "json", "console"] = "auto"
-    tally_metrics_port: int = Field(default=0, ge=0, le=65535)
+    tally_metrics_port: int = Field(default=0, ge=0, le=65535)  # 0: no /metrics server
+    tally_metrics_host: str = "127.0.0.1"  # 0.0.0.0 in a container, for scrapes and probes
+    # /readyz fails once a source's last success is older than this (0: not checked).
+    tally_ready_max_sync_age_seconds: int = Field(default=1800, ge=0)
+    # SIGTERM: in-flight messages get this long to finish, then go back to the queue.
+    tally_shutdown_grace_seconds: int = Field(default=30, ge=1)
 
     @field_validator("database_url")
     @classmethod

@@ -9,20 +9,25 @@ from ledger.balances import fold_balances, render_table, sorted_balances
 from ledger.store import LedgerStore
 from ledger.verify import verify_store
 
+# The kind whose statuses summarise a source, and the kinds counted beside it.
+PRIMARY_KIND = {"aurpay": "order", "ebioro": "payment"}
+OTHER_KINDS = {"aurpay": ("transaction", "refund"), "ebioro": ("refund",)}
 
-def status_counts(store: LedgerStore, source: str) -> Counter[str]:
-    return Counter(str(s.payload.get("status")) for s in store.iter_latest(source, "order"))
+
+def source_lines(store: LedgerStore, source: str) -> list[str]:
+    primary = PRIMARY_KIND[source]
+    statuses = Counter(str(s.payload.get("status")) for s in store.iter_latest(source, primary))
+    by_status = ", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))
+    others = ", ".join(
+        f"{sum(1 for _ in store.iter_latest(source, kind))} {kind}s" for kind in OTHER_KINDS[source]
+    )
+    return [f"{source}: {sum(statuses.values())} {primary}s ({by_status}); {others}"]
 
 
 def report(store: LedgerStore, sources: Iterable[str], alert_lines: list[str]) -> str:
     lines = []
     for source in sources:
-        statuses = status_counts(store, source)
-        refunds = sum(1 for _ in store.iter_latest(source, "refund"))
-        txs = sum(1 for _ in store.iter_latest(source, "transaction"))
-        by_status = ", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))
-        lines.append(f"{source}: {sum(statuses.values())} orders ({by_status})")
-        lines.append(f"{source}: {txs} transactions, {refunds} refunds")
+        lines.extend(source_lines(store, source))
     counts = store.counts()
     lines.append("ledger: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     lines.append(verify_store(store).message())
@@ -31,7 +36,7 @@ def report(store: LedgerStore, sources: Iterable[str], alert_lines: list[str]) -
     lines.append(render_table(sorted_balances(fold_balances(store.iter_journal()))).rstrip())
     lines.append("")
     if alert_lines:
-        lines.append("open alerts (expected − actual = difference; the sandbox planted these):")
+        lines.append("open alerts (difference = expected − actual; the sandboxes planted these):")
         lines.extend(alert_lines)
     else:
         lines.append("open alerts: none")

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from ledger.model import RawRecord, Rejected
 from ledger.store import LedgerStore
+from worker import metrics
 from worker.sources import FetchedPage, FollowUp, Source
 from worker.state import RunState
 
@@ -72,6 +73,7 @@ def sync_page(
     src = ctx.source(source)
     page = src.fetch_page(feed, number)
     outcome = _append(ctx, src, page.records, page.rejected, run_id, rescan=rescan, page=page)
+    metrics.page_fetched(source, feed)
     ctx.state.record_item(
         run_id,
         f"{feed}#{number}",
@@ -120,6 +122,13 @@ def _append(
     page: FetchedPage,
 ) -> PageOutcome:
     result = ctx.store.append(records, observed_at=ctx.now(), rejected=rejected, run_id=run_id)
+    metrics.appended(
+        src.name,
+        snapshots=len(result.new_snapshots),
+        journal_entries=result.journal_entries,
+        rejected=len(rejected),
+        quarantined=result.quarantined,
+    )
     new_ids = {(s.kind, s.external_id) for s in result.new_snapshots}
     follow_ups = src.follow_ups(records, new_ids, ctx.store, rescan=rescan)
     return PageOutcome(page, len(result.new_snapshots), result.journal_entries, tuple(follow_ups))

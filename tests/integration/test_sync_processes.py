@@ -109,9 +109,7 @@ def test_kill_9_mid_scan_then_a_new_worker_gives_the_ledger_of_a_clean_run(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     redis_url, namespace = redis_namespace
-    # Small pages and a little latency: the kill lands with most pages still to do and
-    # messages in flight.
-    sandbox = sandbox_factory(seed=31, orders=300, latency_ms=25)
+    sandbox = sandbox_factory(seed=31, orders=300, latency_ms=25)  # small pages, below: ~50
     upgrade(pg_url)
     env = sandbox_env(
         sandbox,
@@ -132,9 +130,12 @@ def test_kill_9_mid_scan_then_a_new_worker_gives_the_ledger_of_a_clean_run(
         first.wait_for_event("tally_started")
         broker, run_id = _enqueue_full_scan(redis_url, namespace)
         first.wait_for(lambda: _pages_done(state, run_id) >= 8)  # of some 50
+        # Stall the provider so the kill surely lands with requests, hence messages, in flight.
+        sandbox.world.set_faults(latency_ms=2000)
         first.kill()
+        sandbox.world.set_faults(latency_ms=25)
         assert not _scan_complete(state, run_id)
-        assert _unacked(redis_url, namespace) > 0  # the kill left messages in flight
+        assert _unacked(redis_url, namespace) > 0
 
         second = TallyProcess(["worker"], env, tmp_path / "worker-2.log")
         try:

@@ -1,7 +1,8 @@
 """``tally worker|scheduler|callbacks|run``: the processes of a deployment, or all in one.
 
 Each runs until SIGTERM/SIGINT, then stops cleanly: the worker finishes its in-flight messages
-(unfinished ones return to the queue), the scheduler releases its lease, the server closes.
+within TALLY_SHUTDOWN_GRACE_SECONDS (unfinished ones return to the queue), the scheduler releases
+its lease, the servers close. With TALLY_METRICS_PORT set, each serves /metrics, /healthz, /readyz.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ from worker.alert_actors import declare_alert_actors
 from worker.broker import run_in_process, setup_broker
 from worker.config import Settings
 from worker.errors import ConfigError
+from worker.health import serve_ops
 from worker.logging import get_logger
 from worker.runtime import build_runtime, install
 from worker.scheduler import stop_on_signals
 from worker.services import build_callback_server, build_scheduler
 
 log = get_logger(__name__)
-SHUTDOWN_GRACE_SECONDS = 30.0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -78,6 +79,18 @@ def serve(
     )
     started: list[tuple[str, object]] = []
     try:
+        # The scheduler (one per deployment) exports the ledger-state gauges, workers don't.
+        sources = sorted(runtime.sources)
+        ops = serve_ops(
+            settings,
+            runtime.store,
+            broker,
+            sources,
+            ledger_gauges=scheduler,
+            sync_age=worker or scheduler,
+        )
+        if ops is not None:
+            started.append(("ops", ops))
         if worker:
             started.append(
                 ("worker", run_in_process(broker, threads or settings.tally_worker_threads))
@@ -100,12 +113,14 @@ def serve(
         log.info("tally_started", worker=worker, scheduler=scheduler, callbacks=callbacks)
         stop.wait()
         log.info("tally_stopping")
+        if ops is not None:
+            ops.mark_stopping()
         if sched_thread is not None:
             sched_thread.join()
     finally:
         for name, piece in reversed(started):
             if name == "worker":
-                piece.stop(timeout=SHUTDOWN_GRACE_SECONDS)  # type: ignore[attr-defined]
+                piece.stop(timeout=settings.tally_shutdown_grace_seconds)  # type: ignore[attr-defined]
             else:
                 piece.stop()  # type: ignore[attr-defined]
         install(None)

@@ -7,6 +7,7 @@ logic for every gateway, so they live once. Nothing here knows a provider's wire
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -22,6 +23,7 @@ import structlog
 from pydantic import SecretStr
 
 from ledger import jsonx
+from worker import metrics
 from worker.errors import (
     AuthError,
     BadResponse,
@@ -162,6 +164,7 @@ def call_with_retries(
                 log.warning(f"{source}_call_failed", **what)
                 raise
             log.info(f"{source}_call_retry", delay=round(delay, 3), **what)
+            metrics.retried(source, type(exc).__name__)
             sleep(delay)
             number += 1
 
@@ -228,11 +231,21 @@ class Caller:
         self._clock = clock
         self._jitter = jitter
 
-    def call(self, method: str, path: str, query: Mapping[str, Any] | None = None) -> Any:
-        """One logical call: bounded retries of transient failures, then raise."""
+    def call(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, Any] | None = None,
+        *,
+        endpoint: str | None = None,
+    ) -> Any:
+        """One logical call: bounded retries of transient failures, then raise.
+
+        ``endpoint`` names the path for metrics when it holds an id (``/payments/{id}``).
+        """
         target = f"{path}?{urlencode(query)}" if query else path
         return call_with_retries(
-            lambda: self._attempt(method, path, query, target),
+            lambda: self._attempt(method, path, query, target, endpoint or path),
             source=self._source,
             method=method,
             target=target,
@@ -241,18 +254,25 @@ class Caller:
             jitter=self._jitter,
         )
 
-    def _attempt(self, method: str, path: str, query: Mapping[str, Any] | None, target: str) -> Any:
-        response = send(
-            self.http,
-            method,
-            path,
-            source=self._source,
-            target=target,
-            limiter=self._limiter,
-            params=query,
-            auth=self._auth,
-            timeout=self._timeout,
-        )
+    def _attempt(
+        self, method: str, path: str, query: Mapping[str, Any] | None, target: str, endpoint: str
+    ) -> Any:
+        started, status = time.perf_counter(), None
+        try:
+            response = send(
+                self.http,
+                method,
+                path,
+                source=self._source,
+                target=target,
+                limiter=self._limiter,
+                params=query,
+                auth=self._auth,
+                timeout=self._timeout,
+            )
+            status = response.status_code
+        finally:
+            metrics.request_done(self._source, endpoint, status, time.perf_counter() - started)
         return self._check(method, target, response, self._clock(), self.redact)
 
     def redact(self, text: str) -> str:

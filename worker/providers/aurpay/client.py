@@ -189,7 +189,7 @@ class AurpayClient:
     def order_detail(self, order_id: str) -> Order:
         """The full order; ``NotFound`` if unknown, ``InvalidRecord`` if it fails validation."""
         path = f"/api/v2/order/detail/{quote(order_id, safe='')}"
-        data = self._caller.call("GET", path)
+        data = self._caller.call("GET", path, endpoint="/api/v2/order/detail/{order_id}")
         if data is None:
             raise NotFound(f"aurpay GET {path}: no order data", source=SOURCE, status=200)
         return _same_order(parse_order(data, self._naive_tz), order_id, "order")
@@ -197,7 +197,8 @@ class AurpayClient:
     def refund_info(self, order_id: str) -> RefundInfo | None:
         """The order's refund info, or None when Aurpay has none (404 or empty ``data``)."""
         try:
-            data = self._caller.call("GET", f"/api/v2/order/refund-info/{quote(order_id, safe='')}")
+            path = f"/api/v2/order/refund-info/{quote(order_id, safe='')}"
+            data = self._caller.call("GET", path, endpoint="/api/v2/order/refund-info/{order_id}")
         except NotFound:
             return None
         if data is None or data == {}:

@@ -178,12 +178,14 @@ class EbioroClient:
 
     def payment(self, payment_id: str) -> Payment:
         """``GET /payments/{id}``; ``NotFound`` if unknown, ``InvalidRecord`` if malformed."""
-        body = self._caller.call("GET", f"/payments/{quote(payment_id, safe='')}")
+        path = f"/payments/{quote(payment_id, safe='')}"
+        body = self._caller.call("GET", path, endpoint="/payments/{id}")
         return _same_id(parse_payment(body), payment_id, "payment", "payment_id")
 
     def refund(self, refund_id: str) -> Refund:
         """``GET /refunds/{id}``; ``NotFound`` if unknown, ``InvalidRecord`` if malformed."""
-        body = self._caller.call("GET", f"/refunds/{quote(refund_id, safe='')}")
+        path = f"/refunds/{quote(refund_id, safe='')}"
+        body = self._caller.call("GET", path, endpoint="/refunds/{id}")
         return _same_id(parse_refund(body), refund_id, "refund", "refund_id")
 
 

@@ -1,0 +1,238 @@
+"""Generate the settings reference from ``worker.config.Settings``: ``deploy/env.example``, the
+Kubernetes ConfigMap and Secret template, and the README's settings table.
+
+    .venv/bin/python deploy/settings_doc.py write   # rewrite env.example and the k8s files
+    .venv/bin/python deploy/settings_doc.py table   # print the README table (Markdown)
+
+Each setting's one line lives in DESCRIPTIONS below; tests/integration/test_deploy_files.py
+fails when a Settings field has none or when a generated file is out of date.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from worker.config import Settings
+
+DEPLOY = Path(__file__).resolve().parent
+ENV_EXAMPLE = DEPLOY / "env.example"
+CONFIGMAP = DEPLOY / "k8s" / "configmap.yaml"
+SECRET_EXAMPLE = DEPLOY / "k8s" / "secret.example.yaml"
+URL_WITH_PASSWORD = ("database_url", "redis_url")  # credentials ride in the URL
+
+DESCRIPTIONS = {
+    "database_url": "Ledger database: sqlite:///path, or postgresql://user:pass@host/db.",
+    "redis_url": "Redis for the broker, leases and rate limits; unset = one process, in-memory.",
+    "redis_namespace": "Prefix of every Redis key, so deployments can share one Redis.",
+    "tally_heartbeat_timeout_ms": "A worker silent this long is dead; its messages are requeued.",
+    "aurpay_base_url": "Aurpay API base URL (the sandbox's URL in tests and demos).",
+    "aurpay_api_key": "Aurpay API key (Aurpay: testing only); or set the token and secret.",
+    "aurpay_api_token": "Aurpay API token for signed requests (with AURPAY_API_SECRET).",
+    "aurpay_api_secret": "Aurpay API secret that signs requests.",
+    "aurpay_callback_token": "Token Aurpay sends with each callback; unset = callbacks refused.",
+    "aurpay_callback_secret": "Secret that signs Aurpay's callbacks.",
+    "aurpay_sign_query": "Whether the signed path includes the ?query (undocumented by Aurpay).",
+    "aurpay_naive_timezone": "IANA zone assumed for Aurpay timestamps that carry none.",
+    "aurpay_page_size": "Records per Aurpay list page (1-1000).",
+    "aurpay_timeout_seconds": "Timeout of one Aurpay HTTP request.",
+    "aurpay_max_concurrency": "Aurpay requests in flight at once, across all workers.",
+    "aurpay_requests_per_second": "Aurpay requests per second, across all workers.",
+    "aurpay_in_call_retries": "Quick retries of a failed Aurpay request, then the message retries.",
+    "ebioro_public_key": "Ebioro public key (pk_...); Ebioro syncs when both keys are set.",
+    "ebioro_secret_key": "Ebioro secret key (sk_...).",
+    "ebioro_base_url": "Ebioro host, required with the keys (no default: never prod by accident).",
+    "ebioro_page_size": "Records per Ebioro list page (1-100).",
+    "ebioro_timeout_seconds": "Timeout of one Ebioro HTTP request.",
+    "ebioro_max_concurrency": "Ebioro requests in flight at once, across all workers.",
+    "ebioro_requests_per_second": "Ebioro requests per second, across all workers.",
+    "ebioro_in_call_retries": "Quick retries of a failed Ebioro request, then the message retries.",
+    "sync_lookback_seconds": "An incremental sync re-reads this far back from the newest object.",
+    "sync_full_scan_interval_seconds": "How often the scheduler runs a full scan of every feed.",
+    "sync_incremental_interval_seconds": "How often the scheduler runs an incremental sync.",
+    "sync_refund_recheck_seconds": "Reserved: how long refunds stay on a re-check list (unused).",
+    "tally_public_url": "Public URL Aurpay calls back (signature check behind a proxy).",
+    "tally_callback_max_skew_seconds": "Callbacks whose Date is further off than this are refused.",
+    "tally_callback_host": "Bind address of the callbacks server (0.0.0.0 in a container).",
+    "tally_callback_port": "Port of the callbacks server.",
+    "tally_alert_webhook_url": "Webhook that receives alert changes as JSON (holds a token).",
+    "tally_slack_webhook_url": "Slack incoming-webhook URL for alert changes.",
+    "tally_alert_retry_min_backoff_ms": "First retry delay of a failed alert delivery.",
+    "tally_refund_grace_seconds": "A refund may take this long to appear before it is alerted.",
+    "tally_source_down_alert_seconds": "Alert when a source has failed for this long.",
+    "tally_max_rejected_per_run": "Alert when a run rejects more records than this.",
+    "tally_reconcile_interval_seconds": "How often the scheduler runs an incremental reconcile.",
+    "tally_currency_precision": 'Extra decimal places per currency, JSON, e.g. {"DOGE": 8}.',
+    "tally_currency_tolerance": 'Tolerance per currency, JSON, e.g. {"USDT-TRC20": "0.01"}.',
+    "tally_worker_threads": "Worker threads per `tally worker` process.",
+    "tally_log_level": "debug, info, warning or error.",
+    "tally_log_format": "json, console, or auto (JSON unless stderr is a terminal).",
+    "tally_metrics_port": "Port for /metrics, /healthz, /readyz; 0 = no server.",
+    "tally_metrics_host": "Bind address of that server (0.0.0.0 in a container).",
+    "tally_ready_max_sync_age_seconds": "/readyz fails if a source's last sync is older; 0 = off.",
+    "tally_shutdown_grace_seconds": "On SIGTERM, messages get this long to finish, then requeue.",
+}
+
+SECTIONS = (  # (title, name prefixes); a field goes to the first section that matches
+    ("storage and broker", ("database_", "redis_", "tally_heartbeat_")),
+    ("Aurpay", ("aurpay_",)),
+    ("Ebioro", ("ebioro_",)),
+    ("sync", ("sync_",)),
+    ("callbacks", ("tally_public_url", "tally_callback_")),
+    (
+        "reconciliation and alerts",
+        (
+            "tally_alert_",
+            "tally_slack_",
+            "tally_refund_",
+            "tally_source_",
+            "tally_max_rejected_",
+            "tally_reconcile_",
+            "tally_currency_",
+        ),
+    ),
+    ("process and operations", ("tally_",)),
+)
+
+# What every container deployment (compose, Kubernetes) sets differently from the defaults.
+CONTAINER_OVERRIDES = {
+    "TALLY_CALLBACK_HOST": "0.0.0.0",
+    "TALLY_METRICS_HOST": "0.0.0.0",
+    "TALLY_METRICS_PORT": "9100",
+    "TALLY_LOG_FORMAT": "json",
+}
+SECRET_PLACEHOLDERS = {
+    "DATABASE_URL": "postgresql://tally:CHANGE-ME@postgres:5432/tally",
+    "REDIS_URL": "redis://redis:6379/0",
+}
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str  # the environment variable
+    default: str  # as written in an env file; "" = unset
+    description: str
+    secret: bool
+    section: str
+
+
+def _env_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return format(value, "g")
+    return str(value)
+
+
+def _section(field: str) -> str:
+    for title, prefixes in SECTIONS:
+        if field.startswith(prefixes):
+            return title
+    raise LookupError(f"setting {field} matches no section in deploy/settings_doc.py")
+
+
+def settings() -> list[Setting]:
+    """Every Settings field, in declaration order; raises if one has no description."""
+    found = []
+    for field, info in Settings.model_fields.items():
+        if field not in DESCRIPTIONS:
+            raise LookupError(f"setting {field.upper()} has no line in deploy/settings_doc.py")
+        secret = SecretStr in getattr(info.annotation, "__args__", ()) or field in URL_WITH_PASSWORD
+        found.append(
+            Setting(
+                field.upper(), _env_text(info.default), DESCRIPTIONS[field], secret, _section(field)
+            )
+        )
+    return found
+
+
+def render_env() -> str:
+    lines = [
+        "# Every setting tally reads, with its default. Copy to .env (or set the variables);",
+        "# NAME= (empty) means unset. Generated by deploy/settings_doc.py: edit it there.",
+    ]
+    section = None
+    for s in settings():
+        if s.section != section:
+            section = s.section
+            lines += ["", f"# --- {section}"]
+        lines += [f"# {s.description}{' (secret)' if s.secret else ''}", f"{s.name}={s.default}"]
+    return "\n".join(lines) + "\n"
+
+
+def _yaml_text(value: str) -> str:
+    return '""' if not value else '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def render_configmap() -> str:
+    lines = [
+        "# Every non-secret setting (generated by deploy/settings_doc.py from worker.config).",
+        "# Secrets, including the URLs that carry passwords, are in the tally-secrets Secret.",
+        "apiVersion: v1",
+        "kind: ConfigMap",
+        "metadata:",
+        "  name: tally-config",
+        "  labels: {app.kubernetes.io/name: tally}",
+        "data:",
+    ]
+    for s in settings():
+        if not s.secret:
+            value = CONTAINER_OVERRIDES.get(s.name, s.default)
+            lines.append(f"  {s.name}: {_yaml_text(value)}  # {s.description}")
+    return "\n".join(lines) + "\n"
+
+
+def render_secret() -> str:
+    lines = [
+        "# A template: fill in the values you use (empty = unset), then apply it, or create it",
+        "# with `kubectl create secret generic tally-secrets --from-env-file=...`. Never commit",
+        "# real values. Generated by deploy/settings_doc.py.",
+        "apiVersion: v1",
+        "kind: Secret",
+        "metadata:",
+        "  name: tally-secrets",
+        "  labels: {app.kubernetes.io/name: tally}",
+        "type: Opaque",
+        "stringData:",
+    ]
+    for s in settings():
+        if s.secret:
+            value = SECRET_PLACEHOLDERS.get(s.name, "")
+            lines.append(f"  {s.name}: {_yaml_text(value)}  # {s.description}")
+    return "\n".join(lines) + "\n"
+
+
+def render_table() -> str:
+    rows = ["| Setting | Default | What it does |", "| --- | --- | --- |"]
+    for s in settings():
+        default = f"`{s.default}`" if s.default else "unset"
+        secret = " Secret." if s.secret else ""
+        text = s.description.replace("|", "\\|")
+        rows.append(f"| `{s.name}` | {default} | {text}{secret} |")
+    return "\n".join(rows) + "\n"
+
+
+GENERATED = {ENV_EXAMPLE: render_env, CONFIGMAP: render_configmap, SECRET_EXAMPLE: render_secret}
+
+
+def main(argv: list[str]) -> int:
+    if argv == ["write"]:
+        for path, render in GENERATED.items():
+            path.write_text(render(), encoding="utf-8")
+            print(f"wrote {path.relative_to(DEPLOY.parent)}")
+        return 0
+    if argv == ["table"]:
+        print(render_table(), end="")
+        return 0
+    print("usage: settings_doc.py write|table", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
