@@ -54,7 +54,6 @@ DESCRIPTIONS = {
     "sync_lookback_seconds": "An incremental sync re-reads this far back from the newest object.",
     "sync_full_scan_interval_seconds": "How often the scheduler runs a full scan of every feed.",
     "sync_incremental_interval_seconds": "How often the scheduler runs an incremental sync.",
-    "sync_refund_recheck_seconds": "Reserved: how long refunds stay on a re-check list (unused).",
     "tally_public_url": "Public URL Aurpay calls back (signature check behind a proxy).",
     "tally_callback_max_skew_seconds": "Callbacks whose Date is further off than this are refused.",
     "tally_callback_host": "Bind address of the callbacks server (0.0.0.0 in a container).",

@@ -86,7 +86,6 @@ class Settings(BaseSettings):
     sync_lookback_seconds: int = Field(default=3600, ge=0)
     sync_full_scan_interval_seconds: int = Field(default=86400, ge=60)
     sync_incremental_interval_seconds: int = Field(default=60, ge=1)
-    sync_refund_recheck_seconds: int = Field(default=86400, ge=0)
 
     # --- callbacks
     tally_public_url: str | None = None

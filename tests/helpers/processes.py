@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +20,23 @@ TALLY = [sys.executable, "-m", "worker.cli"]
 
 
 class TallyProcess:
-    """One ``tally`` subprocess whose stdout and stderr go to ``log_path``."""
+    """One ``tally`` subprocess whose stdout and stderr go to ``log_path``; ``program`` is what
+    runs ``args`` (default: this interpreter's ``worker.cli``)."""
 
-    def __init__(self, args: list[str], env: Mapping[str, str], log_path: Path) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        env: Mapping[str, str],
+        log_path: Path,
+        *,
+        program: Sequence[str] = tuple(TALLY),
+    ) -> None:
         self.args = args
         self.log_path = log_path
         self._log = log_path.open("wb")
         self._terminated = False
         self.proc = subprocess.Popen(
-            [*TALLY, *args],
+            [*program, *args],
             env={**os.environ, **env},
             stdout=self._log,
             stderr=subprocess.STDOUT,

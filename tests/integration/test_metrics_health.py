@@ -21,11 +21,13 @@ from tests.helpers.sandbox import run_sync, sandbox_settings
 from worker.broker import setup_broker
 from worker.cli import main
 from worker.config import SANDBOX_API_KEY, load_settings
-from worker.health import readiness, serve_ops, utc_now
+from worker.errors import ConfigError
+from worker.health import readiness, serve_ops
 from worker.metrics import REGISTRY
 from worker.providers.aurpay.sandbox import RunningSandbox
 from worker.session import worker_session
 from worker.state import RunState
+from worker.sync_status import utc_now
 
 SandboxFactory = Callable[..., RunningSandbox]
 ORDERS, TXS = "/api/v2/order/", "/api/v2/tx"
@@ -70,7 +72,7 @@ def test_a_sync_moves_the_request_retry_page_append_and_actor_counters(
     sqlite_url: str, sandbox_factory: SandboxFactory
 ) -> None:
     sandbox = sandbox_factory(
-        seed=41, orders=80, rate_429=0.15, rate_invalid_record=0.05, retry_after_seconds=0
+        seed=41, orders=80, rate_429=0.3, rate_invalid_record=0.05, retry_after_seconds=0
     )
     watched = {
         "ok_orders": ("tally_source_requests_total", {"endpoint": ORDERS, "status": "200"}),
@@ -272,3 +274,21 @@ def test_tally_health_and_status(
     code, screen = _tally(["status"], capsys)
     assert code == 1 and "broker unreachable" in screen and "redis://127.0.0.1:" in screen
     assert "pa55word" not in out + screen
+
+
+def test_a_taken_metrics_port_is_a_one_line_config_error(sqlite_url: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        settings = load_settings(database_url=sqlite_url, tally_metrics_port=port)
+        store = LedgerStore(make_engine(sqlite_url), PrecisionTable())
+        broker = setup_broker(settings)
+        try:
+            with pytest.raises(ConfigError) as caught:
+                serve_ops(settings, store, broker, [], ledger_gauges=False)
+        finally:
+            store.close()
+    assert str(caught.value).startswith(
+        f"invalid setting TALLY_METRICS_PORT: cannot listen on 127.0.0.1:{port} ("
+    )

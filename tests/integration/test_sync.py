@@ -1,7 +1,8 @@
 """The sync worker against the Aurpay sandbox over real HTTP, in one process (embedded broker).
 
-Full scans, re-syncs, incremental walks (newest-first and oldest-first), refunds caught by a
-later full scan or by a callback, and the ``tally sync --once`` command.
+Full scans (exact truth, quarantined junk, nothing appended twice, a plan that grows with the
+feed), incremental walks (newest-first and oldest-first), refunds caught by a later full scan or
+by a callback and re-fetched until final, and the ``tally sync --once`` command.
 """
 
 from __future__ import annotations
@@ -28,14 +29,14 @@ from worker.callbacks import CALLBACK_PATH
 from worker.cli import main
 from worker.providers.aurpay.sandbox import RunningSandbox
 from worker.services import build_callback_server
-from worker.session import worker_session
+from worker.session import WorkerSession, worker_session
 
 SandboxFactory = Callable[..., RunningSandbox]
 RUN = SyncRun.__table__  # type: ignore[attr-defined]
 ITEM = SyncRunItem.__table__  # type: ignore[attr-defined]
 
 
-def _runs(session: Any) -> int:
+def _runs(session: WorkerSession) -> int:
     with session.runtime.store.engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(RUN)).scalar_one())
 
@@ -274,3 +275,22 @@ def test_full_scans_refetch_a_refund_info_until_it_looks_final(
         assert store.latest("aurpay", "refund", order_id).version == 2
         assert _refund_fetches(store, settled.run_id) == []  # final: left alone
         assert truth_problems(store, sandbox.world) == []
+
+
+def test_a_refused_api_key_fails_the_command_with_a_one_line_reason(
+    sqlite_url: str,
+    sandbox_factory: SandboxFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sandbox = sandbox_factory(seed=20, orders=20)
+    for name, value in sandbox_env(sandbox, sqlite_url, aurpay_api_key="not-the-key").items():
+        monkeypatch.setenv(name, value)
+
+    assert main(["sync", "--once"]) == 1
+
+    err = capsys.readouterr().err
+    reasons = [line for line in err.splitlines() if line.startswith("tally:")]
+    assert len(reasons) == 1
+    assert "HTTP 401" in reasons[0]
+    assert "not-the-key" not in err  # neither in the reason nor in any log line

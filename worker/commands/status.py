@@ -14,14 +14,8 @@ from sqlalchemy.engine import make_url
 from ledger.db import make_engine
 from ledger.store import LedgerStore
 from worker.config import Settings
-from worker.health import (
-    SourceStatus,
-    alerts_by_rule,
-    deployment_readiness,
-    format_age,
-    source_status,
-    utc_now,
-)
+from worker.health import deployment_readiness
+from worker.sync_status import SourceStatus, alerts_by_rule, format_age, source_status, utc_now
 
 
 def register(subparsers: Any) -> None:
