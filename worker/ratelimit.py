@@ -1,6 +1,7 @@
 """Per-source request limits shared by every worker: concurrent requests and requests per second.
 
-Built on dramatiq's rate limiters: over Redis they hold across processes and hosts; over the
+The per-second window is dramatiq's bucket limiter; concurrency uses ``worker.slots`` (leases
+that expire one by one). Over Redis they hold across processes and hosts; over the
 in-memory backend (embedded mode, one process) they hold across the process's threads.
 """
 
@@ -9,14 +10,15 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-from dramatiq.rate_limits import BucketRateLimiter, ConcurrentRateLimiter, RateLimiterBackend
+from dramatiq.rate_limits import BucketRateLimiter, RateLimiterBackend
 from dramatiq.rate_limits.backends import RedisBackend, StubBackend
 
 from worker.config import Settings
 from worker.errors import TransientError
+from worker.slots import RedisSlots, Slots, local_slots
 
 
 class RateLimitWait(TransientError):
@@ -59,9 +61,8 @@ class SourceLimiter:
     It sleeps briefly with jitter between attempts and gives up after ``max_wait`` seconds with
     ``RateLimitWait``, so a stuck peer makes the caller retry later rather than hang.
 
-    A process killed mid-request leaks its concurrency slot until the counter is left idle for
-    ``slot_ttl`` seconds (dramatiq's counter refreshes its expiry on every use); keep
-    ``slot_ttl`` above the longest request.
+    A process killed mid-request holds its concurrency slot for ``slot_ttl`` seconds at most
+    (each slot is its own lease, ``worker.slots``); keep ``slot_ttl`` above the longest request.
     """
 
     def __init__(
@@ -82,8 +83,10 @@ class SourceLimiter:
         self.max_wait = max_wait
         self._sleep = sleep
         self._clock = clock
-        self._concurrency = ConcurrentRateLimiter(
-            backend, f"{prefix}:concurrent", limit=max_concurrency, ttl=int(slot_ttl * 1000)
+        self._concurrency: Slots = (
+            RedisSlots(backend.client, f"{prefix}:concurrent", max_concurrency, slot_ttl)
+            if isinstance(backend, RedisBackend)
+            else local_slots(backend, f"{prefix}:concurrent", max_concurrency, slot_ttl)
         )
         self._per_second = _SecondBuckets(backend, f"{prefix}:second", limit=per_second)
 
@@ -103,12 +106,11 @@ class SourceLimiter:
         deadline = time.monotonic() + self.max_wait
         while True:
             now = self._clock()
-            with ExitStack() as attempt:
-                if attempt.enter_context(
-                    self._concurrency.acquire(raise_on_failure=False)
-                ) and self._per_second.admit(now):
-                    held = attempt.pop_all()
+            token = self._concurrency.try_acquire()
+            if token is not None:
+                if self._per_second.admit(now):
                     break
+                self._concurrency.release(token)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise RateLimitWait(
@@ -118,5 +120,7 @@ class SourceLimiter:
                 )
             # Jitter spreads the waiters so they do not all retry on the same millisecond.
             self._sleep(min(remaining, random.uniform(0.01, 0.05)))
-        with held:
+        try:
             yield Slot(self.source, now)
+        finally:
+            self._concurrency.release(token)

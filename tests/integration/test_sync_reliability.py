@@ -205,14 +205,6 @@ def test_a_page_whose_write_fails_midway_leaves_nothing_and_is_retried_whole(
 
 
 @pytest.mark.redis
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="lead (worker/ratelimit.py): a SIGKILLed worker's concurrency slots are never given "
-    "back while other workers keep using the limiter, because every acquire/release refreshes "
-    "the shared counter's expiry; seen in test_sync_processes' kill test (counter stuck at 2-3 "
-    "of 4 after the kill). With all slots leaked, every worker stalls until slot_ttl of silence.",
-)
 def test_a_killed_workers_request_slot_comes_back_while_others_keep_working(
     redis_namespace: tuple[str, str],
 ) -> None:
