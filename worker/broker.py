@@ -13,7 +13,7 @@ from typing import Any
 
 import dramatiq
 import structlog
-from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.redis import MAINTENANCE_SCALE, RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.common import dq_name, q_name
 from dramatiq.middleware import CurrentMessage, Middleware, default_middleware
@@ -260,3 +260,25 @@ def run_in_process(
     """
     queue_set = None if queues is None else set(queues)
     return InProcessWorker(broker, threads, queue_set, worker_timeout_ms)
+
+
+def requeue_from_dead_workers(broker: dramatiq.Broker, queues: Iterable[str]) -> None:
+    """Run dramatiq's Redis queue maintenance now: messages held by workers whose heartbeat is
+    older than the timeout go back to their queues (a no-op for the in-process broker).
+
+    dramatiq does this on 0.1% of its Redis commands per queue, so after a ``kill -9`` an idle
+    deployment would wait some 15 minutes past the heartbeat timeout; the scheduler calls this
+    every minute instead.
+    """
+    if not isinstance(broker, RedisBroker):
+        return
+    maintainer = RedisBroker(
+        client=broker.client,
+        namespace=broker.namespace,
+        heartbeat_timeout=broker.heartbeat_timeout,
+        maintenance_chance=MAINTENANCE_SCALE,
+        middleware=[],
+    )
+    for queue in queues:
+        maintainer.do_qsize(q_name(queue))
+        maintainer.do_qsize(dq_name(queue))

@@ -11,10 +11,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from dramatiq.brokers.redis import MAINTENANCE_SCALE, RedisBroker
-from dramatiq.common import dq_name
+from dramatiq.brokers.redis import RedisBroker
 
 from tests.helpers.waiting import wait_until
+from worker.broker import requeue_from_dead_workers as requeue
 
 TALLY = [sys.executable, "-m", "worker.cli"]
 
@@ -106,25 +106,13 @@ def stop_all(processes: list[TallyProcess]) -> list[int]:
 def requeue_from_dead_workers(
     redis_url: str, namespace: str, queues: list[str], heartbeat_timeout_ms: int
 ) -> None:
-    """Run dramatiq's queue maintenance now: messages held by workers whose heartbeat is older
-    than the timeout go back to their queues.
-
-    dramatiq does this for a queue on 0.1% of its Redis commands on that queue (by default);
-    an idle worker polls each queue about once a second, so in a deployment a dead worker's
-    messages come back some 15 minutes after the heartbeat timeout, on average. A test cannot
-    wait for those dice, so it rolls them itself.
-    """
+    """Run the scheduler's minute job now (``worker.broker.requeue_from_dead_workers``): a test
+    does not wait for the scheduler's next minute."""
     broker = RedisBroker(
-        url=redis_url,
-        namespace=namespace,
-        heartbeat_timeout=heartbeat_timeout_ms,
-        maintenance_chance=MAINTENANCE_SCALE,
-        middleware=[],
+        url=redis_url, namespace=namespace, heartbeat_timeout=heartbeat_timeout_ms, middleware=[]
     )
     try:
-        for queue in queues:
-            broker.do_qsize(queue)
-            broker.do_qsize(dq_name(queue))
+        requeue(broker, queues)
     finally:
         broker.client.close()
         broker.client.connection_pool.disconnect()

@@ -119,8 +119,8 @@ def test_kill_9_mid_scan_then_a_new_worker_gives_the_ledger_of_a_clean_run(
         tally_heartbeat_timeout_ms=HEARTBEAT_MS,
         aurpay_page_size=PAGE,
         tally_worker_threads=4,
-        # The killed worker's concurrency slots stay taken (see test_sync_reliability); twice
-        # its threads leaves the new worker a full set.
+        # The killed worker's concurrency slots stay taken until their 60 s lease ends; twice
+        # its threads leaves the new worker a full set meanwhile.
         aurpay_max_concurrency=8,
     )
     state_engine = make_engine(pg_url)

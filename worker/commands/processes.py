@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 import threading
 
-from worker.actors import declare_actors
+from worker.actors import QUEUES, declare_actors
 from worker.alert_actors import declare_alert_actors
-from worker.broker import run_in_process, setup_broker
+from worker.broker import requeue_from_dead_workers, run_in_process, setup_broker
 from worker.config import Settings
 from worker.errors import ConfigError
 from worker.health import serve_ops
@@ -105,7 +105,12 @@ def serve(
                 settings.tally_reconcile_interval_seconds,
                 lambda _key: alerts.reconcile.send(False),
             )
-            sched = build_scheduler(runtime, actors, {"reconcile": reconcile_job})
+            # Messages of a killed worker go back to their queues within a minute of the
+            # heartbeat timeout, not after dramatiq's random maintenance (~15 min idle).
+            maintenance_job = (60, lambda _key: requeue_from_dead_workers(broker, QUEUES))
+            sched = build_scheduler(
+                runtime, actors, {"reconcile": reconcile_job, "requeue": maintenance_job}
+            )
             sched_thread = threading.Thread(
                 target=sched.run_forever, args=(stop,), name="scheduler"
             )
