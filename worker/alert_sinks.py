@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import httpx
@@ -26,6 +26,7 @@ from ledger.alert_store import Notification
 from worker.config import Settings
 from worker.errors import TallyError
 from worker.logging import get_logger
+from worker.providers.common import parse_retry_after
 
 log = get_logger(__name__)
 
@@ -153,15 +154,9 @@ class HttpSink:
             return
         message = f"alert sink {self.name}: HTTP {status}"
         if status in (408, 429) or status >= 500:
-            raise DeliveryFailed(message, retry_after=_retry_after(response.headers))
+            hint = parse_retry_after(response.headers.get("Retry-After"), datetime.now(UTC))
+            raise DeliveryFailed(message, retry_after=hint)
         raise DeliveryRefused(message)
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    try:
-        return max(0.0, float(headers.get("Retry-After", "")))
-    except ValueError:
-        return None
 
 
 def new_http_client() -> httpx.Client:

@@ -4,6 +4,7 @@ change, change listeners (the webhook/callback sender) and the log of deliveries
 from __future__ import annotations
 
 import threading
+from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
 from worker.providers.sandboxkit.errors import SandboxError
@@ -23,6 +24,8 @@ class WorldBase(Generic[D]):
         self._deliveries: DeliveryLog[D] = DeliveryLog()
 
     def set_faults(self, **changes: Any) -> FaultRates:
+        # Rates from the admin API's JSON arrive as Decimal; they are shares of requests.
+        changes = {k: float(v) if isinstance(v, Decimal) else v for k, v in changes.items()}
         with self._lock:
             try:
                 self._faults = FaultRates(**{**self._faults.as_json(), **changes})

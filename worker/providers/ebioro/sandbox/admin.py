@@ -36,7 +36,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict
-from decimal import Decimal
 from functools import partial
 from typing import Any
 
@@ -75,8 +74,7 @@ def _route(world: World, method: str, route: tuple[str, ...], body: Mapping[str,
         case "GET", ("faults",):
             return ok(world.faults().as_json())
         case "PUT", ("faults",):
-            rates = {k: float(v) if isinstance(v, Decimal) else v for k, v in body.items()}
-            return ok(world.set_faults(**rates).as_json())
+            return ok(world.set_faults(**body).as_json())
         case "GET", ("webhook",):
             target = world.webhook_target()
             return ok(asdict(target) if target else None)
