@@ -11,8 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from ledger.model import JournalEntry
-from ledger.money import fmt
-from ledger.postings import exact_arithmetic
+from ledger.money import exact_arithmetic, fmt
 from ledger.timeparse import as_utc
 
 Totals = dict[tuple[str, str], Decimal]

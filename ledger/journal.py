@@ -12,12 +12,11 @@ from collections.abc import Iterable
 from decimal import Decimal
 
 from ledger.model import JournalEntry, Posting, Snapshot
-from ledger.money import fmt
+from ledger.money import exact_arithmetic, fmt
 from ledger.postings import (
     Derived,
     UnpostableSnapshot,
     deriver_for,
-    exact_arithmetic,
     register_deriver,
 )
 from ledger.precision import PrecisionTable

@@ -6,7 +6,9 @@ binary float can never sneak into an amount.
 
 from __future__ import annotations
 
-from decimal import Context, Decimal, InvalidOperation
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, InvalidOperation, localcontext
 from typing import Any
 
 
@@ -46,3 +48,16 @@ def fmt(amount: Decimal) -> str:
     # normalize() rounds to the context's precision (28 digits by default): widen it so an
     # 18-decimal amount with a large integer part keeps every digit.
     return format(amount.normalize(Context(prec=len(amount.as_tuple().digits) + 1)), "f")
+
+
+# Python's default context keeps 28 significant digits: an 18-decimal token amount with ten
+# integer digits, or a fee sent with extra digits, would be rounded silently. Addition,
+# subtraction, negation and abs are exact under this context (digits grow only as needed).
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
+
+
+@contextmanager
+def exact_arithmetic() -> Iterator[None]:
+    """Run money arithmetic without any rounding (see ``_EXACT``)."""
+    with localcontext(_EXACT):
+        yield

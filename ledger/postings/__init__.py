@@ -7,29 +7,16 @@ shared helpers derivers use to read amounts strictly and to build postings.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, localcontext
+from decimal import Decimal
 from typing import Any
 
 from ledger.accounts import residual_account
 from ledger.model import Posting, Snapshot
 from ledger.money import InvalidAmount, to_decimal
 from ledger.precision import PrecisionTable
-
-# Python's default context keeps 28 significant digits: an 18-decimal token amount with ten
-# integer digits, or a fee sent with extra digits, would be rounded silently. Addition,
-# subtraction, negation and abs are exact under this context (digits grow only as needed).
-_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
-
-
-@contextmanager
-def exact_arithmetic() -> Iterator[None]:
-    """Run money arithmetic without any rounding (see ``_EXACT``)."""
-    with localcontext(_EXACT):
-        yield
 
 
 class UnpostableSnapshot(ValueError):

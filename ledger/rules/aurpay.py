@@ -19,8 +19,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from ledger.model import Snapshot
-from ledger.money import fmt
-from ledger.postings import exact_arithmetic
+from ledger.money import exact_arithmetic, fmt
 from ledger.postings.aurpay import PAID_STATUSES, SOURCE, status_of
 from ledger.precision import PrecisionTable
 from ledger.rules import (

@@ -29,8 +29,8 @@ from decimal import Decimal
 from typing import Any
 
 from ledger.model import Snapshot
-from ledger.money import fmt
-from ledger.postings import UnpostableSnapshot, exact_arithmetic
+from ledger.money import exact_arithmetic, fmt
+from ledger.postings import UnpostableSnapshot
 from ledger.postings.ebioro import (
     SALE_STATUSES,
     accepted_shortfall,
