@@ -28,11 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import sqlalchemy as sa
 
 from ledger import jsonx
-from ledger.db import make_engine, upgrade
 from ledger.model import RawRecord
 from ledger.precision import PrecisionTable
-from ledger.store import LedgerStore
-from ledger.types import UTCDateTime
+from ledger.storage.engine import make_engine, upgrade
+from ledger.storage.store import LedgerStore
+from ledger.storage.types import UTCDateTime
 
 PG_ADMIN_URL = os.environ.get("TALLY_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 NOW = datetime(2024, 8, 6, 7, 19, 26, tzinfo=UTC)
@@ -172,7 +172,7 @@ def main() -> int:
     args = parser.parse_args()
     planners: dict[str, Callable[..., Any]] = {"no journal": lambda *_: []}
     try:
-        from ledger.journal import plan_entries
+        from ledger.journal.derive import plan_entries
     except ImportError:
         pass
     else:

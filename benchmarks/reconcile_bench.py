@@ -30,13 +30,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ledger.db import make_engine, upgrade
 from ledger.model import RawRecord
 from ledger.precision import PrecisionTable
-from ledger.store import LedgerStore
+from ledger.storage.engine import make_engine, upgrade
+from ledger.storage.store import LedgerStore
+from worker.alerts.reconcile import ReconcileContext, reconcile
 from worker.config import load_settings
 from worker.logging import configure_logging
-from worker.reconcile import ReconcileContext, reconcile
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 UNIT = Decimal("0.000001")  # USDT-TRC20

@@ -35,13 +35,13 @@ sys.path.insert(0, str(ROOT))  # for tests.helpers (truth check)
 
 from append_bench import database  # noqa: E402  (same folder: fresh SQLite/PostgreSQL DBs)
 
-from ledger.db import upgrade  # noqa: E402
+from ledger.storage.engine import upgrade  # noqa: E402
+from sandbox.aurpay import RunningSandbox, SandboxConfig, start_sandbox  # noqa: E402
 from tests.helpers.ledger_view import truth_problems  # noqa: E402
 from tests.helpers.sandbox import sandbox_settings  # noqa: E402
-from worker.providers.aurpay.sandbox import RunningSandbox, SandboxConfig, start_sandbox  # noqa: E402
-from worker.runner import sync_once  # noqa: E402
-from worker.session import worker_session  # noqa: E402
-from worker.state import RunSummary  # noqa: E402
+from worker.app.session import worker_session  # noqa: E402
+from worker.sync.once import sync_once  # noqa: E402
+from worker.sync.state import RunSummary  # noqa: E402
 
 UNLIMITED_RPS = 100_000
 
@@ -246,8 +246,8 @@ def reset_peak_rss() -> None:
 
 
 def check(running: RunningSandbox, url: str) -> None:
-    from ledger.db import open_ledger
     from ledger.precision import PrecisionTable
+    from ledger.storage.engine import open_ledger
 
     store = open_ledger(url, PrecisionTable())
     try:

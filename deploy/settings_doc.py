@@ -4,7 +4,7 @@ Kubernetes ConfigMap and Secret template, and the README's settings table.
     .venv/bin/python deploy/settings_doc.py write   # rewrite env.example and the k8s files
     .venv/bin/python deploy/settings_doc.py table   # print the README table (Markdown)
 
-Each setting's one line lives in DESCRIPTIONS below; tests/integration/test_deploy_files.py
+Each setting's one line lives in DESCRIPTIONS below; tests/integration/deploy/test_deploy_files.py
 fails when a Settings field has none or when a generated file is out of date.
 """
 

@@ -1,7 +1,7 @@
 """Prometheus metrics: every ``tally_*`` series, the thin functions that record them where the
 events happen, an actor middleware, and the ledger-state gauges read at scrape time.
 
-Series live in this process's ``REGISTRY``; ``worker.ops_server`` serves it on /metrics.
+Series live in this process's ``REGISTRY``; ``worker.ops.server`` serves it on /metrics.
 """
 
 from __future__ import annotations

@@ -10,13 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from ledger.db import open_ledger
-from ledger.store import LedgerStore
+from ledger.storage.engine import open_ledger
+from ledger.storage.store import LedgerStore
 from worker.config import Settings
 from worker.errors import ConfigError
-from worker.sources import Source
-from worker.state import RunState
-from worker.sync import SyncContext
+from worker.gateways.contract import Source
+from worker.sync.engine import SyncContext
+from worker.sync.state import RunState
 
 
 def utc_now() -> datetime:
@@ -25,18 +25,18 @@ def utc_now() -> datetime:
 
 def build_sources(settings: Settings) -> dict[str, Source]:
     """Every source whose credentials are set, each client sharing the process's rate limiter."""
-    from worker.ratelimit import SourceLimiter, rate_limit_backend
+    from worker.limits.ratelimit import SourceLimiter, rate_limit_backend
 
     sources: dict[str, Source] = {}
     if settings.aurpay_enabled:
-        from worker.providers.aurpay.client import AurpayClient
-        from worker.providers.aurpay.source import AurpaySource
+        from worker.gateways.aurpay.client import AurpayClient
+        from worker.gateways.aurpay.source import AurpaySource
 
         limiter = SourceLimiter.for_aurpay(rate_limit_backend(settings), settings)
         sources["aurpay"] = AurpaySource(AurpayClient.from_settings(settings, limiter=limiter))
     if settings.ebioro_enabled:
-        from worker.providers.ebioro.client import EbioroClient
-        from worker.providers.ebioro.source import EbioroSource
+        from worker.gateways.ebioro.client import EbioroClient
+        from worker.gateways.ebioro.source import EbioroSource
 
         limiter = SourceLimiter(
             rate_limit_backend(settings),

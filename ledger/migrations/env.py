@@ -1,6 +1,8 @@
-"""Alembic environment: runs the migrations on the connection ``ledger.db.upgrade`` hands in.
+"""Alembic environment: runs the migrations on the connection ``ledger.storage.engine.upgrade``
+hands in.
 
-There is no alembic.ini: ``ledger.db`` builds the Config in code, so the migrations ship inside
+There is no alembic.ini: ``ledger.storage.engine`` builds the Config in code, so the migrations
+ship inside
 the package and run wherever ``tally`` is installed.
 """
 
@@ -14,7 +16,7 @@ PG_MIGRATION_LOCK = 7_411_208_001
 
 connection = context.config.attributes.get("connection")
 if connection is None or context.is_offline_mode():
-    raise RuntimeError("run migrations through ledger.db.upgrade (`tally db upgrade`)")
+    raise RuntimeError("run migrations through ledger.storage.engine.upgrade (`tally db upgrade`)")
 
 context.configure(connection=connection, target_metadata=None)
 with context.begin_transaction():

@@ -16,9 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from ledger import jsonx
-from ledger.store import LedgerStore
-from ledger.tables import SyncQuarantine
-from worker.providers.aurpay.sandbox import World
+from ledger.storage.store import LedgerStore
+from ledger.storage.tables import SyncQuarantine
+from sandbox.aurpay import World
 
 SOURCE = "aurpay"
 ObjectKey = tuple[str, str]  # (kind, external_id)

@@ -16,12 +16,12 @@ from dramatiq.brokers.redis import RedisBroker
 from tests.helpers.waiting import wait_until
 from worker.broker import requeue_from_dead_workers as requeue
 
-TALLY = [sys.executable, "-m", "worker.cli"]
+TALLY = [sys.executable, "-m", "worker.app.cli"]
 
 
 class TallyProcess:
     """One ``tally`` subprocess whose stdout and stderr go to ``log_path``; ``program`` is what
-    runs ``args`` (default: this interpreter's ``worker.cli``)."""
+    runs ``args`` (default: this interpreter's ``worker.app.cli``)."""
 
     def __init__(
         self,

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from sandbox.aurpay import RunningSandbox, World
+from sandbox.aurpay.generate import REFUNDABLE_STATUSES
+from worker.app.session import WorkerSession
 from worker.config import (
     SANDBOX_API_KEY,
     SANDBOX_CALLBACK_SECRET,
@@ -12,11 +15,8 @@ from worker.config import (
     Settings,
     load_settings,
 )
-from worker.providers.aurpay.sandbox import RunningSandbox, World
-from worker.providers.aurpay.sandbox.generate import REFUNDABLE_STATUSES
-from worker.runner import new_run_id, sync_once
-from worker.session import WorkerSession
-from worker.state import RunSummary
+from worker.sync.once import new_run_id, sync_once
+from worker.sync.state import RunSummary
 
 # High enough that the limiter never paces a test; the limiter has its own tests.
 UNPACED_RPS = 10_000

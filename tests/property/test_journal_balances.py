@@ -11,11 +11,11 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger import accounts
-from ledger.journal import plan_entries
+from ledger.journal import accounts
+from ledger.journal.derive import plan_entries
 from ledger.model import JournalEntry, Posting, Snapshot
 from ledger.precision import PrecisionTable
-from ledger.rules.aurpay import evaluate_order, evaluate_refund, evaluate_transaction
+from ledger.reconcile.rules.aurpay import evaluate_order, evaluate_refund, evaluate_transaction
 from tests.strategies import (
     OBSERVED_AT,
     PAID,

@@ -10,9 +10,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from ledger import triggers
 from ledger.model import GENESIS_HASH
-from ledger.types import Money, UTCDateTime
+from ledger.storage import triggers
+from ledger.storage.types import Money, UTCDateTime
 
 revision = "0001"
 down_revision = None

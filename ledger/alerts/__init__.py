@@ -1,0 +1,1 @@
+"""Alerts: the state machine, their store, the delivery outbox and suspense links."""

@@ -1,0 +1,1 @@
+"""The double-entry journal: accounts, per-gateway postings, derivation and balances."""

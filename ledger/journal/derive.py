@@ -1,0 +1,129 @@
+"""Double-entry journal derivation: which entries a new snapshot version adds to the ledger.
+
+Pure and deterministic: the same snapshot and effective entry always plan the same keys, dates,
+descriptions and postings, so the store's idempotency keys make replays harmless. Corrections
+never edit: a changed version reverses the effective entry and posts the new one.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from decimal import Decimal
+
+from ledger.journal.postings import (
+    Derived,
+    UnpostableSnapshot,
+    deriver_for,
+    register_deriver,
+)
+from ledger.model import JournalEntry, Posting, Snapshot
+from ledger.money import exact_arithmetic, fmt
+from ledger.precision import PrecisionTable
+from ledger.timeparse import as_utc
+
+__all__ = [
+    "Derived",
+    "UnbalancedEntry",
+    "UnpostableSnapshot",
+    "balances",
+    "check_balanced",
+    "entry_key",
+    "plan_entries",
+    "register_deriver",
+]
+
+
+class UnbalancedEntry(ValueError):
+    """An entry whose postings do not sum to zero per currency (a bug, never data)."""
+
+
+def entry_key(snapshot: Snapshot) -> str:
+    """The natural idempotency key of the entry a snapshot version posts."""
+    return f"{snapshot.source}:{snapshot.kind}:{snapshot.external_id}:v{snapshot.version}"
+
+
+def plan_entries(
+    snapshot: Snapshot, effective: JournalEntry | None, precision: PrecisionTable
+) -> list[JournalEntry]:
+    """The entries to append for ``snapshot``, given the object's currently effective entry.
+
+    Same postings as ``effective`` → nothing. Otherwise a reversal of ``effective`` (if any),
+    then the new entry (if this version posts anything). Raises ``UnpostableSnapshot`` when the
+    payload cannot be derived and ``UnbalancedEntry`` if a deriver ever broke the balance.
+    """
+    with exact_arithmetic():
+        return _plan(snapshot, effective, precision)
+
+
+def _plan(
+    snapshot: Snapshot, effective: JournalEntry | None, precision: PrecisionTable
+) -> list[JournalEntry]:
+    derived = deriver_for(snapshot.source, snapshot.kind)(snapshot, precision)
+    desired = derived.postings if derived is not None else ()
+    current = effective.postings if effective is not None else ()
+    if _same_postings(desired, current):
+        return []
+    planned: list[JournalEntry] = []
+    if effective is not None:
+        planned.append(_reversal(effective, snapshot, derived))
+    if derived is not None:
+        planned.append(
+            JournalEntry(
+                key=entry_key(snapshot),
+                date=as_utc(derived.date),
+                description=derived.description,
+                source=snapshot.source,
+                external_id=snapshot.external_id,
+                snapshot_seq=snapshot.seq,
+                postings=derived.postings,
+            )
+        )
+    for entry in planned:
+        check_balanced(entry)
+    return planned
+
+
+def _reversal(effective: JournalEntry, snapshot: Snapshot, derived: Derived | None) -> JournalEntry:
+    """Negate ``effective``. Dated like its replacement (or when the change was observed),
+    never before the entry it reverses."""
+    changed_at = as_utc(derived.date if derived is not None else snapshot.observed_at)
+    return JournalEntry(
+        key=f"{effective.key}:reversal@v{snapshot.version}",
+        date=max(changed_at, as_utc(effective.date)),
+        description=f"Reversal of {effective.key} (superseded by version {snapshot.version})",
+        source=snapshot.source,
+        external_id=snapshot.external_id,
+        snapshot_seq=snapshot.seq,
+        postings=tuple(Posting(p.account, p.currency, -p.amount) for p in effective.postings),
+        reverses_key=effective.key,
+    )
+
+
+def _same_postings(a: Iterable[Posting], b: Iterable[Posting]) -> bool:
+    """Equal as multisets of (account, currency, value); ``1.0`` and ``1.00`` are the same."""
+
+    def shape(postings: Iterable[Posting]) -> Counter[tuple[str, str, str]]:
+        return Counter((p.account, p.currency, fmt(p.amount)) for p in postings)
+
+    return shape(a) == shape(b)
+
+
+def balances(postings: Iterable[Posting]) -> dict[str, Decimal]:
+    """The exact sum of ``postings`` per currency."""
+    totals: dict[str, Decimal] = {}
+    with exact_arithmetic():
+        for posting in postings:
+            totals[posting.currency] = totals.get(posting.currency, Decimal(0)) + posting.amount
+    return totals
+
+
+def check_balanced(entry: JournalEntry) -> JournalEntry:
+    """Return ``entry`` if it has postings summing to zero per currency, else raise."""
+    if not entry.postings:
+        raise UnbalancedEntry(f"entry {entry.key} has no postings")
+    off = {cur: total for cur, total in balances(entry.postings).items() if total != 0}
+    if off:
+        detail = ", ".join(f"{cur} {fmt(total)}" for cur, total in sorted(off.items()))
+        raise UnbalancedEntry(f"entry {entry.key} does not balance: {detail}")
+    return entry

@@ -1,0 +1,194 @@
+"""How Ebioro payments and refunds post to the journal (ebioro-api.md §5, §8, §9).
+
+Two commodities, never mixed: the fiat price (``amount.value`` in minor units → whole units of
+``amount.currency``, e.g. 1000 → 10.00 USD) and the USDC that moved (``settlement_amount``,
+``amount_paid``, ``settlement_fee``, ``amount_remaining`` and refund ``amount.value`` in USDC
+cents → USDC, e.g. 66.575 → 0.66575 USDC). They meet in ``equity:conversions``, a trading
+account: each sale puts there the fiat price and the USDC due for it (``settlement_amount``,
+which the payment carries from creation on, §8), so every entry balances per commodity and the
+account's balances are Ebioro's own quotes. No FX rate is documented (§8), so none is invented.
+
+A sale posts once the customer paid: status ``paid``, ``underpaid_accepted`` or ``refunded``
+(a refund requires one of the first two, §5.3). ``open``, ``processing``, ``underpaid`` (awaiting
+top-up), ``expired``, ``canceled`` and ``failed`` post nothing. A refund posts when its status is
+``refunded`` (done, §9); ``open``, ``processing`` and ``failed`` post nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from ledger.journal import accounts
+from ledger.journal.postings import (
+    Derived,
+    UnpostableSnapshot,
+    legs,
+    read_amount,
+    read_currency,
+    register_deriver,
+    residual,
+)
+from ledger.model import Posting, Snapshot
+from ledger.money import fmt
+from ledger.precision import FIAT_MINOR_UNITS, PrecisionTable
+from ledger.timeparse import first_timestamp
+
+SOURCE = "ebioro"
+CONVERSIONS = "equity:conversions"
+ACCEPTED_UNDERPAYMENTS = "expenses:accepted-underpayments"
+SALE_STATUSES = frozenset({"paid", "underpaid_accepted", "refunded"})
+# USDC amounts are sent in cents, 2 places (§8: "not Stellar's 7-decimal stroops").
+ASSET_MINOR_PLACES = 2
+# Ebioro settles in USDC on Stellar (§1); the code used when a payment does not name it.
+SETTLEMENT_CURRENCY = "USDC"
+
+
+def status_of(payload: Mapping[str, Any]) -> str:
+    value = payload.get("status")
+    return value.strip().lower() if isinstance(value, str) else ""
+
+
+def marked_refunded(payload: Mapping[str, Any]) -> bool:
+    """A payment whose status is ``refunded`` or whose ``refunded`` flag is true."""
+    return status_of(payload) == "refunded" or payload.get("refunded") is True
+
+
+def asset_units(payload: Mapping[str, Any], name: str) -> Decimal | None:
+    """``payload[name]`` (asset cents) in whole units, exactly; None when absent or null."""
+    cents = read_amount(payload, name)
+    return None if cents is None else cents.scaleb(-ASSET_MINOR_PLACES)
+
+
+def asset_code(asset_id: Any) -> str | None:
+    """``USDC`` from ``USDC:GA5Z…`` (§5.2: asset ids are ``CODE:ISSUER``)."""
+    if not isinstance(asset_id, str) or not asset_id.split(":", 1)[0].strip():
+        return None
+    return asset_id.split(":", 1)[0].strip().upper()
+
+
+def settlement_currency(payment: Mapping[str, Any]) -> str:
+    """The payment's USDC-side commodity: ``settlement_currency``, else its asset's code."""
+    value = payment.get("settlement_currency")
+    if isinstance(value, str) and value.strip():
+        return value.strip().upper()
+    return asset_code(payment.get("asset_id")) or SETTLEMENT_CURRENCY
+
+
+def fiat_price(payment: Mapping[str, Any]) -> tuple[str, Decimal]:
+    """(currency, price in whole units) from ``amount`` = {value: minor units, currency}."""
+    amount = payment.get("amount")
+    if not isinstance(amount, Mapping):
+        raise UnpostableSnapshot("amount: missing")
+    currency = read_currency(amount, "currency")
+    places = FIAT_MINOR_UNITS.get(currency)
+    if places is None:
+        raise UnpostableSnapshot(f"amount.currency: no known minor unit for {currency}")
+    minor = amount.get("value")
+    if isinstance(minor, bool) or not isinstance(minor, int):
+        raise UnpostableSnapshot("amount.value: not a whole number of minor units")
+    return currency, Decimal(minor).scaleb(-places)
+
+
+def refund_payment(refund: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The payment embedded in a refund object (§5.4), or {}."""
+    payment = refund.get("payment")
+    return payment if isinstance(payment, Mapping) else {}
+
+
+def refund_payment_id(refund: Mapping[str, Any]) -> str | None:
+    """The id of the payment a refund belongs to (its embedded ``payment.id``)."""
+    payment_id = refund_payment(refund).get("id")
+    return payment_id if isinstance(payment_id, str) and payment_id else None
+
+
+def refund_amount(refund: Mapping[str, Any]) -> tuple[str | None, Decimal | None]:
+    """(asset code, amount in whole units) of a refund's ``amount`` = {asset_id, value}."""
+    amount = refund.get("amount")
+    if not isinstance(amount, Mapping):
+        return None, None
+    return asset_code(amount.get("asset_id")), asset_units(amount, "value")
+
+
+def accepted_shortfall(payment: Mapping[str, Any]) -> Decimal:
+    """What the merchant accepted not to receive: ``amount_remaining`` (whole USDC) of an
+    ``underpaid_accepted`` payment (§9; remaining = still owed, D-wh), else 0."""
+    if status_of(payment) != "underpaid_accepted":
+        return Decimal(0)
+    return asset_units(payment, "amount_remaining") or Decimal(0)
+
+
+def derive_payment(snapshot: Snapshot, precision: PrecisionTable) -> Derived | None:
+    """A paid payment's sale, in two commodities joined by ``equity:conversions``.
+
+    Fiat: ``income:sales −price``, ``equity:conversions +price``. USDC, with due =
+    settlement_amount and paid = amount_paid (either stands in for the other when absent):
+    ``equity:conversions −due``, ``expenses:gateway-fees +settlement_fee``,
+    ``expenses:accepted-underpayments +amount_remaining`` (underpaid_accepted only),
+    ``assets:ebioro:USDC +(paid − fee)``, and d = due − paid − accepted to suspense or
+    rounding. No USDC amount at all: nothing is posted.
+    """
+    payload = snapshot.payload
+    status = status_of(payload)
+    if status not in SALE_STATUSES:
+        return None
+    fiat, price = fiat_price(payload)
+    usdc = settlement_currency(payload)
+    paid = asset_units(payload, "amount_paid")
+    due = asset_units(payload, "settlement_amount")
+    fee = asset_units(payload, "settlement_fee") or Decimal(0)
+    if paid is None and due is None:
+        return None
+    both = paid is not None and due is not None
+    accepted = accepted_shortfall(payload) if both else Decimal(0)
+    owed = due if due is not None else paid
+    received = paid if paid is not None else due
+    assert owed is not None and received is not None  # one of them is present
+    postings = legs(
+        Posting(accounts.SALES, fiat, -price),
+        Posting(CONVERSIONS, fiat, price),
+        Posting(CONVERSIONS, usdc, -owed),
+        Posting(accounts.GATEWAY_FEES, usdc, fee),
+        Posting(ACCEPTED_UNDERPAYMENTS, usdc, accepted),
+        Posting(accounts.asset(SOURCE, usdc), usdc, received - fee),
+        residual(precision, usdc, owed - received - accepted),
+    )
+    if not postings:
+        return None
+    date = first_timestamp(payload, "updatedAt", "createdAt") or snapshot.observed_at
+    description = (
+        f"Ebioro payment {snapshot.external_id} {status}: "
+        f"{fmt(price)} {fiat} due as {fmt(owed)} {usdc}, paid {fmt(received)} {usdc}"
+    )
+    return Derived(postings, date, description)
+
+
+def derive_refund(snapshot: Snapshot, precision: PrecisionTable) -> Derived | None:
+    """A completed refund: ``assets:ebioro:<CODE> −amount``, ``income:refunds +amount``.
+
+    The refund's own asset (``amount.asset_id``), in whole units. Refund objects carry no
+    timestamp (§5.4), so the entry is dated when the snapshot was observed. The Stellar network
+    fee of the refund transaction is not reported by the API, so none is posted.
+    """
+    payload = snapshot.payload
+    if status_of(payload) != "refunded":
+        return None
+    code, amount = refund_amount(payload)
+    if code is None or amount is None:
+        raise UnpostableSnapshot("amount: a refunded refund needs amount.asset_id and value")
+    postings = legs(
+        Posting(accounts.asset(SOURCE, code), code, -amount),
+        Posting(accounts.REFUNDS, code, amount),
+    )
+    if not postings:
+        return None
+    payment_id = refund_payment_id(payload) or "?"
+    description = (
+        f"Ebioro refund {snapshot.external_id} of payment {payment_id}: {fmt(amount)} {code}"
+    )
+    return Derived(postings, snapshot.observed_at, description)
+
+
+register_deriver(SOURCE, "payment", derive_payment)
+register_deriver(SOURCE, "refund", derive_refund)

@@ -1,0 +1,137 @@
+"""Which rules to re-run when objects change, and running them: one ``SourcePlan`` per gateway.
+
+A plan turns changed objects into ``Work``, reads the related latest snapshots it needs
+through a ``Lookup`` (the only I/O, injected), runs its gateway's rules and returns an
+``Evaluation``: the findings, the (source, rule, subject) scopes it judged (an alert in a
+judged scope that is no longer found resolves), and the facts reconcile keeps as indexes:
+reverse links (e.g. transaction → orders) and the subjects the clock can break (swept
+periodically). Gateway modules register their plan at import (listed at the bottom).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import NamedTuple, Protocol
+
+from ledger.alerts.state import Scope
+from ledger.model import Snapshot
+from ledger.precision import PrecisionTable
+from ledger.reconcile.rules import Finding
+
+Link = tuple[str, str, str, str]  # (source, link name, from_id, to_id)
+
+
+class Lookup(Protocol):
+    """The reads a plan makes: latest snapshots by id, and reconcile's reverse links."""
+
+    def latest(self, source: str, kind: str, ids: Sequence[str]) -> dict[str, Snapshot]: ...
+
+    def linked(self, source: str, link: str, ids: Sequence[str]) -> dict[str, set[str]]: ...
+
+
+@dataclass(frozen=True)
+class Work:
+    """Ids to evaluate, by role (a plan's own names, e.g. "orders", "transactions")."""
+
+    source: str
+    ids: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    def __getitem__(self, role: str) -> frozenset[str]:
+        return self.ids.get(role, frozenset())
+
+    def __bool__(self) -> bool:
+        return any(self.ids.values())
+
+
+@dataclass
+class Evaluation:
+    """What a plan found, the scopes it judged, and the index facts it learned."""
+
+    findings: list[Finding] = field(default_factory=list)
+    scopes: set[Scope] = field(default_factory=set)
+    links: set[Link] = field(default_factory=set)
+    waiting: set[tuple[str, str]] = field(default_factory=set)  # the clock can break these
+    settled: set[tuple[str, str]] = field(default_factory=set)  # judged, and not waiting
+    loaded: dict[str, dict[str, Snapshot]] = field(default_factory=dict)  # kind → id → latest
+
+    def judged(self, source: str, rules: Iterable[str], subject: str) -> None:
+        self.scopes |= {(source, rule, subject) for rule in rules}
+
+
+class SourcePlan(Protocol):
+    source: str
+    kinds: tuple[str, ...]  # the kinds a full reconcile walks, in order
+
+    def for_changes(self, changed: Sequence[tuple[str, str]], data: Loaded) -> Work:
+        """The work after these (kind, external_id) objects got new versions."""
+        ...
+
+    def for_kind(self, kind: str, ids: frozenset[str]) -> Work:
+        """The work for every object of ``kind`` in ``ids`` (a page of a full reconcile)."""
+        ...
+
+    def for_sweep(self, ids: frozenset[str]) -> Work:
+        """The work for waiting subjects, when only the clock moved."""
+        ...
+
+    def evaluate(self, work: Work, data: Loaded, terms: Terms) -> Evaluation:
+        """Judge ``work``, reading related snapshots and links through ``data``."""
+        ...
+
+
+class Terms(NamedTuple):
+    """What the rules judge with, in the order the evaluate functions take them."""
+
+    precision: PrecisionTable
+    now: datetime
+    grace: timedelta
+
+
+class Loaded:
+    """Latest snapshots and links read through a ``Lookup``, each snapshot at most once;
+    ``preloaded`` holds snapshots the caller read already (a page of a full reconcile)."""
+
+    def __init__(
+        self,
+        lookup: Lookup,
+        source: str,
+        preloaded: Mapping[str, Mapping[str, Snapshot]] | None = None,
+    ) -> None:
+        self._lookup = lookup
+        self._source = source
+        self.by_kind: dict[str, dict[str, Snapshot]] = {
+            kind: dict(group) for kind, group in (preloaded or {}).items()
+        }
+        self._asked: dict[str, set[str]] = {k: set(v) for k, v in self.by_kind.items()}
+
+    def get(self, kind: str, ids: Iterable[str]) -> dict[str, Snapshot]:
+        wanted = set(ids)
+        asked = self._asked.setdefault(kind, set())
+        group = self.by_kind.setdefault(kind, {})
+        missing = sorted(wanted - asked)
+        if missing:
+            group.update(self._lookup.latest(self._source, kind, missing))
+            asked.update(missing)
+        return {i: group[i] for i in wanted if i in group}
+
+    def linked(self, link: str, ids: Iterable[str]) -> dict[str, set[str]]:
+        wanted = sorted(set(ids))
+        return self._lookup.linked(self._source, link, wanted) if wanted else {}
+
+
+PLANS: dict[str, SourcePlan] = {}
+
+
+def register_plan(plan: SourcePlan) -> SourcePlan:
+    existing = PLANS.get(plan.source)
+    if existing is not None and type(existing) is not type(plan):
+        raise ValueError(f"a reconcile plan for {plan.source!r} is already registered")
+    PLANS[plan.source] = plan
+    return plan
+
+
+# Gateway plans register at import. Imported last: they use the names above.
+from ledger.reconcile.plans import aurpay as aurpay  # noqa: E402
+from ledger.reconcile.plans import ebioro as ebioro  # noqa: E402

@@ -1,0 +1,86 @@
+"""Ebioro's reconcile plan (the table in ``ledger.reconcile.rules.ebioro``): a payment re-runs with
+its
+refunds, a refund with its payment and that payment's other refunds (link ``payment-refund``,
+from the payment id each refund embeds); payments marked refunded with no live refund wait for
+the ``payment-refund-missing`` sweep.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ledger.journal.postings.ebioro import marked_refunded, refund_payment_id, status_of
+from ledger.model import Snapshot
+from ledger.reconcile.plans import Evaluation, Loaded, Terms, Work, register_plan
+from ledger.reconcile.rules.ebioro import (
+    PAYMENT_RULES,
+    REFUND_RULES,
+    evaluate_payment,
+    evaluate_refund,
+)
+
+SOURCE = "ebioro"
+PAYMENT, REFUND = "payment", "refund"
+PAYMENTS, REFUNDS = "payments", "refunds"
+PAYMENT_REFUND = "payment-refund"
+
+
+class EbioroPlan:
+    source = SOURCE
+    kinds = (PAYMENT, REFUND)
+
+    def for_changes(self, changed: Sequence[tuple[str, str]], data: Loaded) -> Work:
+        # A refund's payment is known only from its payload: ``evaluate`` follows it.
+        payments = frozenset(i for kind, i in changed if kind == PAYMENT)
+        refunds = frozenset(i for kind, i in changed if kind == REFUND)
+        return Work(SOURCE, {PAYMENTS: payments, REFUNDS: refunds})
+
+    def for_kind(self, kind: str, ids: frozenset[str]) -> Work:
+        return Work(SOURCE, {PAYMENTS if kind == PAYMENT else REFUNDS: ids})
+
+    def for_sweep(self, ids: frozenset[str]) -> Work:
+        return Work(SOURCE, {PAYMENTS: ids})
+
+    def evaluate(self, work: Work, data: Loaded, terms: Terms) -> Evaluation:
+        """Payments in ``work`` and those of its refunds are judged with all their refunds;
+        refunds in ``work`` and those of its payments are judged with their payment."""
+        changed_refunds = data.get(REFUND, work[REFUNDS])
+        payment_ids = set(work[PAYMENTS]) | {
+            pid for r in changed_refunds.values() if (pid := refund_payment_id(r.payload))
+        }
+        payments = data.get(PAYMENT, payment_ids)
+        linked = data.linked(PAYMENT_REFUND, payment_ids)
+        sibling_ids = {rid for ids in linked.values() for rid in ids}
+        refunds = data.get(REFUND, sibling_ids | changed_refunds.keys())
+        refunds_of: dict[str, list[Snapshot]] = {}
+        for refund in refunds.values():
+            pid = refund_payment_id(refund.payload)
+            if pid:
+                refunds_of.setdefault(pid, []).append(refund)
+        out = Evaluation(loaded=data.by_kind)
+        for pid in sorted(payments):
+            mine = sorted(refunds_of.get(pid, []), key=lambda r: r.external_id)
+            out.findings += evaluate_payment(
+                payments[pid], mine, terms.precision, terms.now, terms.grace
+            )
+            out.judged(SOURCE, PAYMENT_RULES, pid)
+            waiting = marked_refunded(payments[pid].payload) and all(
+                status_of(r.payload) == "failed" for r in mine
+            )
+            (out.waiting if waiting else out.settled).add((SOURCE, pid))
+        judged_refunds = set(changed_refunds) | {
+            r.external_id for pid in work[PAYMENTS] for r in refunds_of.get(pid, [])
+        }
+        for rid in sorted(judged_refunds):
+            refund = refunds[rid]
+            pid = refund_payment_id(refund.payload)
+            out.findings += evaluate_refund(
+                refund, payments.get(pid) if pid else None, terms.precision
+            )
+            out.judged(SOURCE, REFUND_RULES, rid)
+            if pid:
+                out.links.add((SOURCE, PAYMENT_REFUND, pid, rid))
+        return out
+
+
+register_plan(EbioroPlan())

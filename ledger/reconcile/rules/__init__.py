@@ -1,0 +1,164 @@
+"""Reconciliation rules: pure checks over snapshots that return findings, never raise.
+
+A rule compares two exact Decimals; a difference counts only when its absolute value exceeds
+``PrecisionTable.tolerance(currency)`` (one smallest unit unless overridden), so sub-unit dust
+never alerts. A field that is absent, null or unparsable yields no finding for the equations
+that need it: the quarantine reports malformed records, the rules report inconsistent ones.
+Gateway modules register their rules in ``RULES`` at import (listed at the bottom).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from ledger import jsonx
+from ledger.journal.postings import UnpostableSnapshot, read_amount
+from ledger.model import Snapshot
+from ledger.money import fmt
+from ledger.precision import PrecisionTable
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One broken equation. ``difference`` = expected − actual, the amount that would sit in
+    ``equity:suspense``; ``check`` names the equation within the rule ("" when it has one)."""
+
+    rule: str
+    source: str
+    subject_id: str
+    currency: str
+    expected: Decimal
+    actual: Decimal
+    difference: Decimal
+    tolerance: Decimal
+    snapshot_seqs: tuple[int, ...]
+    detail: str
+    check: str = ""
+    content_hashes: tuple[str, ...] = ()
+
+    def fingerprint(self) -> str:
+        """sha256 of the canonical evidence: what was compared and which snapshot contents.
+
+        Alert identity is (rule, subject_id, fingerprint). Content hashes rather than seqs, so
+        a replayed store gives the same identities; ``detail`` (prose) is left out on purpose.
+        """
+        evidence = {
+            "rule": self.rule,
+            "source": self.source,
+            "subject": self.subject_id,
+            "check": self.check,
+            "currency": self.currency,
+            "expected": fmt(self.expected),
+            "actual": fmt(self.actual),
+            "snapshots": list(self.content_hashes),
+        }
+        return hashlib.sha256(jsonx.canonical(evidence)).hexdigest()
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A rule's id, its documentation (the equation and the doc fact) and its check."""
+
+    id: str
+    source: str
+    doc: str
+    check: Callable[..., list[Finding]]
+
+
+RULES: dict[str, Rule] = {}
+
+
+def register_rule(
+    rule_id: str, source: str
+) -> Callable[[Callable[..., list[Finding]]], Callable[..., list[Finding]]]:
+    """Decorator: list the function in ``RULES`` under ``rule_id`` with its docstring."""
+
+    def register(fn: Callable[..., list[Finding]]) -> Callable[..., list[Finding]]:
+        existing = RULES.get(rule_id)
+        if existing is not None and existing.check is not fn:
+            raise ValueError(f"rule {rule_id!r} is already registered")
+        RULES[rule_id] = Rule(rule_id, source, " ".join((fn.__doc__ or "").split()), fn)
+        return fn
+
+    return register
+
+
+def amount_or_none(payload: Mapping[str, Any], name: str) -> Decimal | None:
+    """``payload[name]`` as a Decimal, or None when absent, null or unparsable."""
+    try:
+        return read_amount(payload, name)
+    except UnpostableSnapshot:
+        return None
+
+
+def fee_or_none(payload: Mapping[str, Any], name: str) -> Decimal | None:
+    """A fee: null or absent means zero (as the journal posts it); unparsable means None."""
+    if payload.get(name) is None:
+        return Decimal(0)
+    return amount_or_none(payload, name)
+
+
+def code_or_none(payload: Mapping[str, Any], name: str) -> str | None:
+    """A currency or chain code, upper-cased; None when absent or not a non-empty string."""
+    value = payload.get(name)
+    return value.strip().upper() if isinstance(value, str) and value.strip() else None
+
+
+def report(
+    rule: str,
+    subject: Snapshot,
+    currency: str,
+    expected: Decimal,
+    actual: Decimal,
+    precision: PrecisionTable,
+    evidence: tuple[Snapshot, ...],
+    detail: str,
+    check: str = "",
+    *,
+    tolerate: bool = True,
+) -> list[Finding]:
+    """``[finding]`` about ``subject`` from the snapshots it rests on; with ``tolerate``,
+    ``[]`` when expected and actual differ by no more than the currency's tolerance."""
+    difference = expected - actual
+    if tolerate and not precision.exceeds(currency, difference):
+        return []
+    found = Finding(
+        rule=rule,
+        source=subject.source,
+        subject_id=subject.external_id,
+        currency=currency,
+        expected=expected,
+        actual=actual,
+        difference=difference,
+        tolerance=precision.tolerance(currency),
+        snapshot_seqs=tuple(s.seq for s in evidence),
+        detail=detail,
+        check=check,
+        content_hashes=tuple(s.content_hash for s in evidence),
+    )
+    return [found]
+
+
+def mismatch(
+    rule: str,
+    subject: Snapshot,
+    currency: str,
+    precision: PrecisionTable,
+    evidence: tuple[Snapshot, ...],
+    detail: str,
+    check: str,
+) -> list[Finding]:
+    """A disagreement that is not an amount (chain, currency): always one finding, amounts 0."""
+    zero = Decimal(0)
+    return report(
+        rule, subject, currency, zero, zero, precision, evidence, detail, check, tolerate=False
+    )
+
+
+# Gateway modules register their rules at import. Imported last: they use the names above.
+from ledger.reconcile.rules import aurpay as aurpay  # noqa: E402
+from ledger.reconcile.rules import ebioro as ebioro  # noqa: E402

@@ -1,0 +1,2 @@
+"""Storage: the database engine, the append-only store, tables, triggers, reads and chain
+verification."""

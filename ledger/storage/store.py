@@ -1,0 +1,292 @@
+"""The append-only ledger store: one transaction per append, one global hash chain.
+
+There is no update or delete API. ``append`` hashes payloads before taking the chain-head lock
+(PostgreSQL ``SELECT … FOR UPDATE``, SQLite ``BEGIN IMMEDIATE``), then inside it reads what it
+must (latest versions, effective entries, known keys) in a few batched queries, lays the rows
+out with ``ledger.storage.batch.layout`` and writes them with executemany. Unique constraints
+refuse a
+duplicate version or key even if the lock were bypassed; any failure rolls everything back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection, Engine
+
+from ledger import chain, jsonx
+from ledger.errors import LedgerError
+from ledger.model import JournalEntry, RawRecord, Rejected, Snapshot
+from ledger.precision import PrecisionTable
+from ledger.storage import lookups, reads
+from ledger.storage.batch import Layout, Planner, Prepared, layout, prepare
+from ledger.storage.engine import read_only
+from ledger.storage.reads import J, P, S
+from ledger.storage.tables import LedgerHead, SyncQuarantine
+
+HEAD = LedgerHead.__table__  # type: ignore[attr-defined]
+H = HEAD.c
+QUARANTINE = SyncQuarantine.__table__  # type: ignore[attr-defined]
+READ_HEAD = select(H.seq, H.hash).where(H.id == 1)
+LOCK_HEAD = READ_HEAD.with_for_update()
+MOVE_HEAD = (
+    update(HEAD)
+    .where(H.id == 1, H.seq == bindparam("old_seq"))
+    .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+)
+
+__all__ = ["AppendResult", "LedgerStore", "Planner"]
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    """What one append wrote. ``quarantined`` counts new quarantine rows: rejected records not
+    quarantined before, plus any new snapshot the planner could not post (the snapshot is
+    kept, its journal left for a person); ``unchanged`` counts records equal to their
+    object's latest version."""
+
+    new_snapshots: tuple[Snapshot, ...]
+    journal_entries: int
+    quarantined: int
+    unchanged: int
+
+
+def _raw_text(raw: Any) -> str:
+    if isinstance(raw, str):
+        return raw
+    if isinstance(raw, bytes):
+        return raw.decode("utf-8", errors="replace")
+    try:
+        return jsonx.dumps(raw)
+    except (TypeError, ValueError):
+        return repr(raw)
+
+
+def quarantine_fingerprint(
+    source: str, kind: str, external_id: str | None, reason: str, raw: str
+) -> str:
+    """The natural key of a quarantine row: the same bad record is kept once, not per run."""
+    return chain.content_hash([source, kind, external_id, reason, raw])
+
+
+def _quarantine_row(
+    source: str,
+    kind: str,
+    external_id: str | None,
+    reason: str,
+    raw: str,
+    run_id: str | None,
+    created_at: datetime,
+) -> dict[str, Any]:
+    return {
+        "fingerprint": quarantine_fingerprint(source, kind, external_id, reason, raw),
+        "source": source,
+        "kind": kind,
+        "external_id": external_id,
+        "reason": reason,
+        "raw": raw,
+        "run_id": run_id,
+        "created_at": created_at,
+    }
+
+
+def _quarantine(conn: Connection, rows: list[dict[str, Any]]) -> int:
+    """Insert the rows not quarantined before; return how many were new."""
+    dialect = conn.dialect.name
+    column = QUARANTINE.c.fingerprint
+    wanted = reads.listed(dialect, [row["fingerprint"] for row in rows])
+    stmt = select(column).where(reads.one_of(dialect, column, "wanted"))
+    known = set(conn.execute(stmt, {"wanted": wanted}).scalars())
+    fresh = list({r["fingerprint"]: r for r in rows if r["fingerprint"] not in known}.values())
+    if fresh:
+        # a concurrent quarantine-only append (no head lock) may insert the same row first
+        dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        conn.execute(dialect_insert(QUARANTINE).on_conflict_do_nothing(), fresh)
+    return len(fresh)
+
+
+class LedgerStore:
+    """The ledger on one engine. ``planner`` derives journal entries from a new snapshot
+    (default ``ledger.journal.derive.plan_entries``); appends never update or delete a ledger
+    row."""
+
+    def __init__(
+        self, engine: Engine, precision: PrecisionTable, planner: Planner | None = None
+    ) -> None:
+        if planner is None:
+            from ledger.journal.derive import plan_entries  # the real derivation, by default
+
+            planner = plan_entries
+        self.engine = engine
+        self.precision = precision
+        self._planner = planner
+        self._reader = read_only(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- writing
+
+    def append(
+        self,
+        records: Sequence[RawRecord],
+        *,
+        observed_at: datetime,
+        rejected: Sequence[Rejected] = (),
+        run_id: str | None = None,
+    ) -> AppendResult:
+        chain.iso_utc(observed_at)  # refuse a naive clock before doing any work
+        observed_at = observed_at.astimezone(UTC)
+        prepared = [prepare(record) for record in records]
+        quarantine = [
+            _quarantine_row(
+                r.source, r.kind, r.external_id, r.reason, _raw_text(r.raw), run_id, observed_at
+            )
+            for r in rejected
+        ]
+        laid = Layout()
+        if not prepared and not quarantine:
+            return AppendResult((), 0, 0, 0)
+        with self.engine.begin() as conn:
+            if prepared:
+                laid = self._lay_out(conn, prepared, observed_at)
+                self._write(conn, laid)
+                quarantine += [
+                    _quarantine_row(
+                        s.source,
+                        s.kind,
+                        s.external_id,
+                        f"unpostable: {reason}",
+                        jsonx.dumps(s.payload),
+                        run_id,
+                        observed_at,
+                    )
+                    for s, reason in laid.unpostable
+                ]
+            quarantined = _quarantine(conn, quarantine) if quarantine else 0
+        return AppendResult(tuple(laid.snapshots), len(laid.journal), quarantined, laid.unchanged)
+
+    def _lay_out(self, conn: Connection, prepared: list[Prepared], observed_at: datetime) -> Layout:
+        row = conn.execute(LOCK_HEAD).one_or_none()
+        if row is None:
+            raise LedgerError("ledger_head row is missing: run `tally db upgrade`")
+        head = (row.seq, row.hash)
+        latest = lookups.latest_versions(conn, list(dict.fromkeys(p.object_key for p in prepared)))
+        # Only an object with a stored version can have journal entries: skip the others.
+        changed = {
+            p.object_key
+            for p in prepared
+            if p.object_key in latest and latest[p.object_key].content_hash != p.content_hash
+        }
+        effective = lookups.effective_entries(conn, sorted(changed))
+        skip: frozenset[str] = frozenset()
+        while True:  # converges: each pass only grows `skip`, bounded by the planned keys
+            laid = layout(
+                prepared,
+                head=head,
+                latest=latest,
+                effective=effective,
+                observed_at=observed_at,
+                precision=self.precision,
+                planner=self._planner,
+                skip_keys=skip,
+            )
+            stored = lookups.stored_keys(conn, [entry.key for entry, _ in laid.journal])
+            if not stored:
+                return laid
+            skip |= stored
+
+    def _write(self, conn: Connection, laid: Layout) -> None:
+        if not laid.snapshots:
+            return
+        conn.execute(insert(reads.SNAPSHOT_TABLE), laid.snapshot_rows())
+        if laid.journal:
+            conn.execute(insert(reads.JOURNAL_TABLE), laid.journal_rows())
+            postings = laid.posting_rows()
+            if postings:
+                conn.execute(insert(reads.POSTING_TABLE), postings)
+        moved = conn.execute(
+            MOVE_HEAD, {"old_seq": laid.base[0], "new_seq": laid.head[0], "new_hash": laid.head[1]}
+        )
+        if moved.rowcount != 1:  # only possible if something wrote around the head lock
+            raise LedgerError("the chain head moved during the append; nothing was written")
+
+    # --- reading
+
+    def head(self) -> tuple[int, str]:
+        with self._reader.connect() as conn:
+            row = conn.execute(READ_HEAD).one()
+        return row.seq, row.hash
+
+    def counts(self) -> dict[str, int]:
+        tables = {
+            "snapshots": S.seq,
+            "journal_entries": J.seq,
+            "postings": P.journal_seq,
+            "quarantined": QUARANTINE.c.id,
+        }
+        with self._reader.connect() as conn:
+            return {
+                name: int(conn.execute(select(func.count(column))).scalar_one())
+                for name, column in tables.items()
+            }
+
+    def latest(self, source: str, kind: str, external_id: str) -> Snapshot | None:
+        return self.latest_many(source, kind, [external_id]).get(external_id)
+
+    def latest_many(
+        self, source: str, kind: str, external_ids: Sequence[str]
+    ) -> dict[str, Snapshot]:
+        with self._reader.connect() as conn:
+            dialect = conn.dialect.name
+            wanted = reads.one_of(dialect, S.external_id, "ids")
+            stmt = reads.latest_rows(source, kind).where(wanted)
+            rows = conn.execute(stmt, {"ids": reads.listed(dialect, external_ids)})
+            return {row.external_id: reads.to_snapshot(row) for row in rows}
+
+    def iter_latest(self, source: str, kind: str, batch: int = 1000) -> Iterator[Snapshot]:
+        """The latest version of every object of ``kind``, in external_id order."""
+        last: str | None = None
+        while True:
+            stmt = reads.latest_rows(source, kind).order_by(S.external_id).limit(batch)
+            if last is not None:
+                stmt = stmt.where(S.external_id > last)
+            with self._reader.connect() as conn:
+                rows = conn.execute(stmt).all()
+            yield from (reads.to_snapshot(row) for row in rows)
+            if len(rows) < batch:
+                return
+            last = rows[-1].external_id
+
+    def iter_snapshots(
+        self,
+        since_seq: int = 0,
+        *,
+        source: str | None = None,
+        kind: str | None = None,
+        batch: int = 1000,
+    ) -> Iterator[Snapshot]:
+        stmt = select(*reads.SNAPSHOT_COLUMNS)
+        if source is not None:
+            stmt = stmt.where(S.source == source)
+        if kind is not None:
+            stmt = stmt.where(S.kind == kind)
+        for row in reads.keyset(self._reader, stmt, S.seq, since_seq, batch):
+            yield reads.to_snapshot(row)
+
+    def iter_journal(
+        self, since_seq: int = 0, *, until: datetime | None = None, batch: int = 1000
+    ) -> Iterator[JournalEntry]:
+        """Journal entries in seq order with postings; ``until`` keeps those dated <= it."""
+        stmt = select(J)
+        if until is not None:
+            stmt = stmt.where(J.date <= until)
+        rows = reads.keyset(self._reader, stmt, J.seq, since_seq, batch)
+        for row, postings in reads.with_postings(self._reader, rows, reads.POSTING_COLUMNS, batch):
+            yield reads.to_entry(row, postings)

@@ -1,0 +1,2 @@
+"""Local gateway sandboxes over real HTTP, and tally demo's world: never imported by production
+code."""

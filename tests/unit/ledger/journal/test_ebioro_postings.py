@@ -1,0 +1,232 @@
+"""Ebioro journal postings: fiat and USDC as separate commodities, exact cents, versions."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ledger.exports.beancount import write_beancount
+from ledger.journal.derive import UnpostableSnapshot, balances, check_balanced, plan_entries
+from ledger.journal.postings.ebioro import SALE_STATUSES
+from ledger.model import JournalEntry, Posting, Snapshot
+from ledger.precision import PrecisionTable
+from ledger.reconcile.rules.ebioro import payment_rule
+from tests.ebioro_data import payment_payload, snapshot
+from tests.strategies import OBSERVED_AT, wire
+
+PRECISION = PrecisionTable()
+D = Decimal
+Load = Callable[[str], Any]
+
+
+def postings(*legs: tuple[str, str, str]) -> tuple[Posting, ...]:
+    return tuple(Posting(account, currency, D(amount)) for account, currency, amount in legs)
+
+
+def snap(kind: str, payload: dict[str, Any], version: int = 1) -> Snapshot:
+    assert kind == ("refund" if "refund_id" in payload else "payment")
+    return snapshot(wire(payload), version=version)
+
+
+def plan(kind: str, payload: dict[str, Any], effective: JournalEntry | None = None) -> list[Any]:
+    return plan_entries(snap(kind, payload), effective, PRECISION)
+
+
+def test_a_paid_payment_posts_fiat_and_usdc_apart() -> None:
+    (entry,) = plan("payment", payment_payload())
+
+    assert entry.key == "ebioro:payment:pt_ABC123:v1"
+    assert entry.postings == postings(
+        ("income:sales", "USD", "-10.00"),
+        ("equity:conversions", "USD", "10.00"),
+        ("equity:conversions", "USDC", "-10.00"),
+        ("expenses:gateway-fees", "USDC", "0.25"),
+        ("assets:ebioro:USDC", "USDC", "9.75"),
+    )
+    assert balances(entry.postings) == {"USD": 0, "USDC": 0}
+    assert entry.date == datetime(2025, 2, 6, 11, tzinfo=UTC)  # updatedAt
+    assert entry.source == "ebioro" and entry.external_id == "pt_ABC123"
+    assert "10 USD due as 10 USDC, paid 10 USDC" in entry.description
+
+
+def test_a_fractional_fee_is_kept_exactly() -> None:
+    # The doc's list example: settlement_amount 2663, settlement_fee 66.575 (USDC cents).
+    payload = payment_payload(
+        amount={"value": 3000, "currency": "USD"},
+        settlement_amount=2663,
+        settlement_fee=D("66.575"),
+        amount_paid=2663,
+        amount_received=2663,
+    )
+    (entry,) = plan("payment", payload)
+    assert entry.postings == postings(
+        ("income:sales", "USD", "-30.00"),
+        ("equity:conversions", "USD", "30.00"),
+        ("equity:conversions", "USDC", "-26.63"),
+        ("expenses:gateway-fees", "USDC", "0.66575"),
+        ("assets:ebioro:USDC", "USDC", "25.96425"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("paid", "account", "difference"),
+    [
+        (990, "equity:suspense", "0.10"),  # 10 cents of what was due never arrived
+        (D("999.99999"), "expenses:rounding", "0.0000001"),  # one unit of USDC (7 places): dust
+        (D("1000.0001"), "equity:suspense", "-0.000001"),  # ten units too much
+    ],
+)
+def test_what_was_due_against_what_was_paid(paid: Decimal, account: str, difference: str) -> None:
+    (entry,) = plan("payment", payment_payload(amount_paid=paid, amount_received=paid))
+    *_, net, residual = entry.postings
+    assert entry.postings[2] == Posting("equity:conversions", "USDC", D("-10.00"))
+    assert net == Posting("assets:ebioro:USDC", "USDC", (D(paid) - 25).scaleb(-2))
+    assert residual == Posting(account, "USDC", D(difference))
+    check_balanced(entry)
+
+
+def test_an_accepted_underpayment_posts_its_shortfall() -> None:
+    payload = payment_payload(
+        status="underpaid_accepted", amount_paid=800, amount_received=800, amount_remaining=200
+    )
+    (entry,) = plan("payment", payload)
+    assert entry.postings == postings(
+        ("income:sales", "USD", "-10.00"),
+        ("equity:conversions", "USD", "10.00"),
+        ("equity:conversions", "USDC", "-10.00"),
+        ("expenses:gateway-fees", "USDC", "0.25"),
+        ("expenses:accepted-underpayments", "USDC", "2.00"),
+        ("assets:ebioro:USDC", "USDC", "7.75"),
+    )
+
+
+def test_without_amount_paid_the_settlement_amount_is_the_gross() -> None:
+    (entry,) = plan("payment", payment_payload(amount_paid=None, settlement_amount=1000))
+    assert entry.postings[2:] == postings(
+        ("equity:conversions", "USDC", "-10.00"),
+        ("expenses:gateway-fees", "USDC", "0.25"),
+        ("assets:ebioro:USDC", "USDC", "9.75"),
+    )
+    (entry,) = plan("payment", payment_payload(settlement_amount=None, settlement_fee=None))
+    assert entry.postings[2:] == postings(
+        ("equity:conversions", "USDC", "-10.00"),
+        ("assets:ebioro:USDC", "USDC", "10.00"),
+    )
+
+
+def test_a_paid_payment_without_any_usdc_amount_posts_nothing() -> None:
+    assert plan("payment", payment_payload(amount_paid=None, settlement_amount=None)) == []
+
+
+@pytest.mark.parametrize(
+    "status", ["open", "processing", "underpaid", "expired", "canceled", "failed"]
+)
+def test_unpaid_statuses_post_nothing(status: str) -> None:
+    assert plan("payment", payment_payload(status=status)) == []
+
+
+@pytest.mark.parametrize("status", sorted(SALE_STATUSES))
+def test_sale_statuses_post_the_sale(status: str) -> None:
+    assert len(plan("payment", payment_payload(status=status))) == 1
+
+
+def test_the_doc_refund_posts_and_its_open_payment_does_not(ebioro_fixture: Load) -> None:
+    doc = ebioro_fixture("refund.json")
+    assert plan("payment", doc["payment"]) == []  # status open: nothing came in yet
+
+    (entry,) = plan("refund", doc)
+    assert entry.key == "ebioro:refund:rf_fpaBPVF1t_:v1"
+    assert entry.postings == postings(
+        ("assets:ebioro:USDC", "USDC", "-10.00"),
+        ("income:refunds", "USDC", "10.00"),
+    )
+    assert entry.date == OBSERVED_AT  # refunds carry no timestamp
+    assert "of payment pt_AEtKAcN9d-" in entry.description
+
+
+@pytest.mark.parametrize("status", ["open", "processing", "failed"])
+def test_refunds_not_done_post_nothing(status: str, ebioro_fixture: Load) -> None:
+    assert plan("refund", {**ebioro_fixture("refund.json"), "status": status}) == []
+
+
+def test_a_status_change_with_the_same_money_posts_nothing_new() -> None:
+    (sale,) = plan("payment", payment_payload())
+    later = payment_payload(status="refunded", refunded=True, updatedAt="2024-05-01T00:00:00Z")
+    assert plan_entries(snap("payment", later, 2), sale, PRECISION) == []
+
+
+def test_a_refund_that_fails_after_completing_is_reversed(ebioro_fixture: Load) -> None:
+    doc = ebioro_fixture("refund.json")
+    (done,) = plan("refund", doc)
+    (reversal,) = plan_entries(snap("refund", {**doc, "status": "failed"}, 2), done, PRECISION)
+    assert reversal.reverses_key == done.key
+    assert reversal.postings == tuple(
+        Posting(p.account, p.currency, -p.amount) for p in done.postings
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "payload", "reason"),
+    [
+        ("payment", payment_payload(amount={"value": 1000, "currency": "MXN"}), "MXN"),
+        ("payment", payment_payload(amount={"value": "10.00", "currency": "USD"}), "amount.value"),
+        ("payment", payment_payload(amount=None), "amount: missing"),
+        ("payment", payment_payload(amount_paid="ten"), "amount_paid"),
+        ("refund", {"refund_id": "rf_1", "status": "refunded", "amount": {"value": 5}}, "asset_id"),
+    ],
+)
+def test_unpostable_snapshots_say_why(kind: str, payload: dict[str, Any], reason: str) -> None:
+    with pytest.raises(UnpostableSnapshot, match=reason):
+        plan(kind, payload)
+
+
+def test_the_entries_pass_bean_check(ebioro_fixture: Load, bean_check: Any) -> None:
+    entries = [
+        *plan("payment", payment_payload(amount_paid=990, settlement_fee=D("24.75"))),
+        *plan("refund", ebioro_fixture("refund.json")),
+    ]
+    out = io.StringIO()
+    assert write_beancount(entries, out) == 2
+    text = out.getvalue()
+    result = bean_check(text)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"Equity:Conversions +10\.00 USD\n +Equity:Conversions +-10\.00 USDC", text)
+
+
+cents = st.decimals(min_value=0, max_value=10**9, places=3, allow_nan=False, allow_infinity=False)
+
+
+@given(
+    status=st.sampled_from(sorted(SALE_STATUSES)),
+    paid=cents,
+    due=cents,
+    fee=cents,
+    remaining=cents,
+    price=st.integers(0, 10**9),
+)
+def test_every_sale_balances_and_suspense_matches_the_settlement_finding(
+    status: str, paid: Decimal, due: Decimal, fee: Decimal, remaining: Decimal, price: int
+) -> None:
+    payload = payment_payload(
+        status=status,
+        amount={"value": price, "currency": "EUR"},
+        amount_paid=paid,
+        amount_received=paid,
+        amount_remaining=remaining,
+        settlement_amount=due,
+        settlement_fee=fee,
+    )
+    entries = plan("payment", payload)
+    suspense = [p.amount for e in entries for p in e.postings if p.account == "equity:suspense"]
+    for entry in entries:
+        assert all(total == 0 for total in balances(entry.postings).values())
+    found = payment_rule(snap("payment", payload), PRECISION)
+    assert suspense == [f.difference for f in found if f.check == "settlement"]

@@ -1,0 +1,289 @@
+"""Reconciliation rules: what must alert, the near misses that must not, and bad data."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from ledger.model import Snapshot
+from ledger.money import fmt
+from ledger.precision import PrecisionTable
+from ledger.reconcile.rules import RULES, Finding, register_rule
+from ledger.reconcile.rules.aurpay import evaluate_order, evaluate_refund, evaluate_transaction
+from tests.strategies import (
+    BTC,
+    COINS,
+    ETH,
+    OBSERVED_AT,
+    Coin,
+    make_snapshot,
+    order_payload,
+    refund_payload,
+    transaction_payload,
+)
+
+PRECISION = PrecisionTable()
+D = Decimal
+NOW = OBSERVED_AT
+GRACE = timedelta(days=3)
+JSON_FORMS = {"string": fmt, "number": lambda d: d}
+
+
+def order(**fields: Any) -> Snapshot:
+    return make_snapshot("order", order_payload(**fields))
+
+
+def tx(**fields: Any) -> Snapshot:
+    return make_snapshot("transaction", transaction_payload(**fields))
+
+
+def refund(**fields: Any) -> Snapshot:
+    return make_snapshot("refund", refund_payload(**fields))
+
+
+def order_findings(subject: Snapshot, linked: Snapshot | None = None) -> list[Finding]:
+    return evaluate_order(subject, linked, None, PRECISION, NOW, GRACE)
+
+
+def money_fields(
+    coin: Coin, gross: Decimal, fee: Decimal, obtained: Decimal, form: str
+) -> dict[str, Any]:
+    as_json = JSON_FORMS[form]
+    return {
+        "currency": coin.currency,
+        "chain": coin.chain,
+        "amount": as_json(gross),
+        "obtained": as_json(obtained),
+        "fee": as_json(fee),
+    }
+
+
+def evaluate_rule(rule: str, coin: Coin, skew: Decimal, form: str) -> list[Finding]:
+    """Run ``rule`` on a payload whose obtained is off by ``skew`` (amount 5, fee 0.25)."""
+    fields = money_fields(coin, D(5), D("0.25"), D("4.75") - skew, form)
+    if rule == "refund":
+        fields["network_fee"] = fields.pop("fee")
+        return evaluate_refund(refund(**fields), None, PRECISION)
+    if rule == "transaction":
+        return evaluate_transaction(tx(**fields), PRECISION)
+    return order_findings(order(**fields))
+
+
+@pytest.mark.parametrize("form", JSON_FORMS)
+@pytest.mark.parametrize("coin", COINS, ids=lambda c: c.currency)
+@pytest.mark.parametrize("rule", ["refund", "transaction", "order"])
+@pytest.mark.parametrize(
+    ("units", "alerts"),
+    [(D(0), False), (D("0.4"), False), (D(-1), False), (D(1), False), (D(2), True), (D(-2), True)],
+)
+def test_amount_minus_fee_equals_obtained_within_one_unit(
+    rule: str, coin: Coin, form: str, units: Decimal, alerts: bool
+) -> None:
+    skew = units * coin.unit
+    found = evaluate_rule(rule, coin, skew, form)
+    if not alerts:
+        assert found == []
+        return
+    (finding,) = found
+    assert (finding.rule, finding.currency, finding.check) == (rule, coin.currency, "")
+    assert finding.expected == D("4.75") and finding.actual == D("4.75") - skew
+    assert finding.difference == skew and finding.tolerance == coin.unit
+
+
+@pytest.mark.parametrize("form", JSON_FORMS)
+@pytest.mark.parametrize(
+    ("amount", "fee", "obtained"),
+    [
+        ("0.3", "0.1", "0.2"),
+        ("1.1", "0.353", "0.747"),
+        ("0.000000000000000003", "0.000000000000000001", "0.000000000000000002"),
+    ],
+)
+def test_exact_decimal_equalities_binary_floats_get_wrong(
+    form: str, amount: str, fee: str, obtained: str
+) -> None:
+    exact = PrecisionTable.with_overrides(tolerances={"ETH": D(0)})  # no slack at all
+    fields = money_fields(ETH, D(amount), D(fee), D(obtained), form)
+    assert evaluate_transaction(tx(**fields), exact) == []
+    assert evaluate_order(order(**fields), None, None, exact, NOW, GRACE) == []
+    fields["network_fee"] = fields.pop("fee")
+    assert evaluate_refund(refund(**fields), None, exact) == []
+
+
+def test_the_float_trap_is_real() -> None:
+    assert 1.1 - 0.353 != 0.747 and 0.3 - 0.1 != 0.2  # why every amount is a Decimal
+
+
+def test_doc_refund_info_reconciles(aurpay_fixture: Callable[[str], Any]) -> None:
+    data = aurpay_fixture("refund-info-response.json")["data"]
+    assert isinstance(data["amount"], Decimal)  # a JSON number, parsed exactly
+    exact = PrecisionTable.with_overrides(tolerances={"USDT-TRC20": D(0)})
+    assert evaluate_refund(make_snapshot("refund", data), None, exact) == []
+
+
+def test_a_tolerance_override_widens_the_band() -> None:
+    loose = PrecisionTable.with_overrides(tolerances={"BTC": D("0.0001")})
+    fields = money_fields(BTC, D(5), D("0.25"), D("4.7499"), "string")
+    assert evaluate_transaction(tx(**fields), loose) == []
+    assert len(evaluate_transaction(tx(**fields), PRECISION)) == 1
+
+
+@pytest.mark.parametrize("status", ["PENDING", "OVERDUE", "PARTIAL", "TERMINATED", None])
+def test_unsettled_orders_and_transactions_are_not_checked(status: str | None) -> None:
+    fields = {"status": status, "obtained": "0.5"}
+    assert order_findings(order(**fields), tx(**fields)) == []
+    assert evaluate_transaction(tx(**fields), PRECISION) == []
+
+
+def test_order_without_obtained_has_no_equation() -> None:
+    assert order_findings(order(status="SUCCESS", obtained=None)) == []
+
+
+def test_order_agrees_with_its_transaction() -> None:
+    paid = order(status="SUCCESS", obtained="0.00101728608")
+    assert order_findings(paid, tx()) == []
+    (finding,) = order_findings(paid, tx(amount="0.00102551", obtained="0.00101728608"))
+    assert (finding.check, finding.expected, finding.actual) == (
+        "amount",
+        D("0.00102549"),
+        D("0.00102551"),
+    )
+    assert finding.snapshot_seqs == (1, 1) and len(finding.content_hashes) == 2
+    assert order_findings(paid, tx(amount="0.00102550")) == []  # one unit: within tolerance
+
+
+def test_order_and_transaction_fee_and_obtained_compared_when_both_present() -> None:
+    paid = order(status="RESOLVED", obtained="0.00101728608")
+    found = order_findings(paid, tx(fee="0.00000920392", obtained="0.00101628608"))
+    assert [f.check for f in found] == ["fee", "obtained"]
+    assert order_findings(paid, tx(fee="0.00000820492", obtained=None)) == []  # sub-unit
+    assert order_findings(paid, tx(fee=None, obtained=None)) == []
+
+
+def test_currency_mismatch_with_transaction_is_one_finding() -> None:
+    (finding,) = order_findings(order(status="SUCCESS"), tx(currency="ETH", amount="9"))
+    assert finding.check == "currency" and "BTC ≠ transaction currency ETH" in finding.detail
+
+
+def test_an_unlinked_transaction_or_one_without_currency_is_not_compared() -> None:
+    assert order_findings(order(status="SUCCESS"), tx(tx_id="other", amount="9")) == []
+    assert order_findings(order(status="SUCCESS"), tx(currency=None, amount="9")) == []
+
+
+def refunded_usdt_order(amount: str, fee: str, obtained: str | None) -> Snapshot:
+    """A REFUNDED order on the chain and currency of the doc's refund-info example."""
+    fields = {"amount": amount, "fee": fee, "obtained": obtained}
+    return order(status="REFUNDED", chain="TRX", currency="USDT-TRC20", **fields)
+
+
+def test_refund_matches_its_order_chain_currency_and_amount() -> None:
+    paid = refunded_usdt_order("7.6883", "0", None)
+    assert evaluate_refund(refund(), paid, PRECISION) == []
+    (chain,) = evaluate_refund(refund(chain="ETH"), paid, PRECISION)
+    assert (chain.rule, chain.check) == ("refund-vs-order", "chain")
+    found = evaluate_refund(refund(chain="ETH", currency="USDT-ERC20"), paid, PRECISION)
+    assert [f.check for f in found] == ["chain", "currency"]
+
+
+@pytest.mark.parametrize(
+    ("refunded", "alerts"), [("7.688300", False), ("7.688301", False), ("7.688302", True)]
+)
+def test_refund_never_exceeds_what_the_order_brought_in(refunded: str, alerts: bool) -> None:
+    paid = refunded_usdt_order("7.7", "0.0116999", "7.6883")  # obtained wins over amount − fee
+    over = D(refunded) - D("7.6883")
+    refund_info = refund(amount=D(refunded), obtained=D("7.3353") + over)
+    found = evaluate_refund(refund_info, paid, PRECISION)
+    assert [(f.expected, f.actual, f.difference) for f in found] == (
+        [(D("7.6883"), D(refunded), -over)] if alerts else []
+    )
+
+
+def test_brought_in_is_amount_minus_fee_without_obtained() -> None:
+    assert evaluate_refund(refund(), refunded_usdt_order("7.7", "0.0117", None), PRECISION) == []
+    short = refunded_usdt_order("7.7", "0.0118", None)
+    (finding,) = evaluate_refund(refund(), short, PRECISION)
+    assert finding.expected == D("7.6882")
+
+
+def test_refund_missing_after_the_grace_period() -> None:
+    refunded = order(status="REFUNDED", update_time="2025-02-07T00:00:00")  # after OBSERVED_AT
+    since = datetime(2025, 2, 7, tzinfo=UTC)
+    assert evaluate_order(refunded, None, None, PRECISION, since + GRACE, GRACE) == []
+    (finding,) = evaluate_order(
+        refunded, None, None, PRECISION, since + GRACE + timedelta(seconds=1), GRACE
+    )
+    assert (finding.rule, finding.subject_id, finding.currency) == (
+        "refund-missing",
+        refunded.external_id,
+        "BTC",
+    )
+    assert finding.expected == D("0.00101728608") and finding.actual == 0
+    assert evaluate_order(refunded, None, refund(), PRECISION, since + 10 * GRACE, GRACE) == []
+    assert (
+        evaluate_order(order(status="SUCCESS"), None, None, PRECISION, since + 10 * GRACE, GRACE)
+        == []
+    )
+
+
+def test_an_old_refund_first_seen_in_a_backfill_waits_a_grace_from_when_it_was_seen() -> None:
+    # Refunded in January, first seen by tally on 2025-02-06 12:00 (OBSERVED_AT): tally has
+    # had no chance to fetch its refund-info before then, so nothing is missing yet.
+    refunded = order(status="REFUNDED", update_time="2025-01-01T00:00:00")
+    assert evaluate_order(refunded, None, None, PRECISION, OBSERVED_AT + GRACE, GRACE) == []
+    assert len(evaluate_order(refunded, None, None, PRECISION, OBSERVED_AT + 2 * GRACE, GRACE)) == 1
+
+
+def test_refunded_since_falls_back_to_observed_at() -> None:
+    refunded = order(status="REFUNDED", update_time=None)
+    assert evaluate_order(refunded, None, None, PRECISION, OBSERVED_AT + GRACE, GRACE) == []
+    assert len(evaluate_order(refunded, None, None, PRECISION, OBSERVED_AT + 2 * GRACE, GRACE)) == 1
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("amount", "abc"),
+        ("obtained", 0.5),  # a float: its digits are already lost
+        ("fee", "1E+999999999"),
+        ("currency", None),
+        ("currency", 7),
+    ],
+)
+def test_bad_data_yields_no_finding_and_never_raises(field: str, value: Any) -> None:
+    def raw(kind: str, payload: dict[str, Any], fee_field: str = "fee") -> Snapshot:
+        bad = {"obtained": "1", {"fee": fee_field}.get(field, field): value}  # "1" would alert
+        return make_snapshot(kind, {**payload, **bad})  # unvalidated on purpose
+
+    assert order_findings(raw("order", order_payload(status="SUCCESS"))) == []
+    assert evaluate_transaction(raw("transaction", transaction_payload()), PRECISION) == []
+    refund_info = raw("refund", refund_payload(), fee_field="network_fee")
+    assert evaluate_refund(refund_info, None, PRECISION) == []
+
+
+def test_fingerprint_is_the_evidence_not_the_prose() -> None:
+    (first,) = evaluate_transaction(tx(obtained="1"), PRECISION)
+    (again,) = evaluate_transaction(tx(obtained="1"), PRECISION)
+    assert first == again and first.fingerprint() == again.fingerprint()
+    reworded = Finding(**{**first.__dict__, "detail": "other words", "snapshot_seqs": (99,)})
+    assert reworded.fingerprint() == first.fingerprint()
+    (changed,) = evaluate_transaction(tx(obtained="2"), PRECISION)
+    assert changed.fingerprint() != first.fingerprint()
+    (other_tx,) = evaluate_transaction(tx(obtained="1", tx_type="REST"), PRECISION)
+    assert other_tx.fingerprint() != first.fingerprint()  # another snapshot content
+
+
+def test_a_second_rule_under_a_taken_id_is_refused() -> None:
+    register_rule("refund", "aurpay")(RULES["refund"].check)  # the same one again is harmless
+    with pytest.raises(ValueError, match="already registered"):
+        register_rule("refund", "aurpay")(lambda refund, precision: [])
+
+
+def test_rules_are_listed_with_their_equations() -> None:
+    aurpay = {rule_id: rule for rule_id, rule in RULES.items() if rule.source == "aurpay"}
+    assert set(aurpay) == {"refund", "transaction", "order", "refund-vs-order", "refund-missing"}
+    assert "amount − network_fee = obtained" in RULES["refund"].doc
+    assert all("§" in rule.doc for rule in aurpay.values())

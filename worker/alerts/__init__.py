@@ -1,0 +1,1 @@
+"""Reconciliation runs and alert delivery: findings become alerts, alert changes reach the sinks."""

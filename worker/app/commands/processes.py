@@ -1,0 +1,134 @@
+"""``tally worker|scheduler|callbacks|run``: the processes of a deployment, or all in one.
+
+Each runs until SIGTERM/SIGINT, then stops cleanly: the worker finishes its in-flight messages
+within TALLY_SHUTDOWN_GRACE_SECONDS (unfinished ones return to the queue), the scheduler releases
+its lease, the servers close. With TALLY_METRICS_PORT set, each serves /metrics, /healthz, /readyz.
+"""
+
+from __future__ import annotations
+
+import argparse
+import threading
+
+from worker.alerts.actors import declare_alert_actors
+from worker.app.wiring import build_callback_server, build_scheduler
+from worker.broker import requeue_from_dead_workers, run_in_process, setup_broker
+from worker.config import Settings
+from worker.errors import ConfigError
+from worker.logging import get_logger
+from worker.ops.health import serve_ops
+from worker.runtime import build_runtime, install
+from worker.schedule.scheduler import stop_on_signals
+from worker.sync.actors import QUEUES, declare_actors
+
+log = get_logger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    worker = subparsers.add_parser(
+        "worker", help="consume sync and alert messages (scaled deployment)"
+    )
+    worker.add_argument(
+        "--threads", type=int, default=None, help="worker threads (TALLY_WORKER_THREADS)"
+    )
+    worker.set_defaults(handler=lambda a, s: serve(s, worker=True, threads=a.threads))
+
+    scheduler = subparsers.add_parser("scheduler", help="enqueue periodic syncs (one active copy)")
+    scheduler.set_defaults(handler=lambda a, s: serve(s, scheduler=True))
+
+    callbacks = subparsers.add_parser("callbacks", help="serve provider callbacks")
+    callbacks.add_argument("--host", default=None, help="bind address (TALLY_CALLBACK_HOST)")
+    callbacks.add_argument("--port", type=int, default=None, help="port (TALLY_CALLBACK_PORT)")
+    callbacks.set_defaults(handler=lambda a, s: serve(s, callbacks=True, host=a.host, port=a.port))
+
+    run = subparsers.add_parser("run", help="the whole service in one process (embedded defaults)")
+    run.add_argument("--host", default=None)
+    run.add_argument("--port", type=int, default=None)
+    run.set_defaults(
+        handler=lambda a, s: serve(
+            s, worker=True, scheduler=True, callbacks=True, host=a.host, port=a.port
+        )
+    )
+
+
+def serve(
+    settings: Settings,
+    *,
+    worker: bool = False,
+    scheduler: bool = False,
+    callbacks: bool = False,
+    threads: int | None = None,
+    host: str | None = None,
+    port: int | None = None,
+    stop: threading.Event | None = None,
+) -> int:
+    if not worker and not settings.redis_url:
+        raise ConfigError(
+            "invalid setting REDIS_URL: a separate scheduler or callbacks process needs Redis to "
+            "reach the workers; set REDIS_URL, or use `tally run` for the single-process mode"
+        )
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        stop_on_signals(stop)
+    runtime = build_runtime(settings)
+    install(runtime)
+    broker = setup_broker(settings, heartbeat_timeout_ms=settings.tally_heartbeat_timeout_ms)
+    actors = declare_actors(broker)
+    alerts = declare_alert_actors(
+        broker, delivery_min_backoff_ms=settings.tally_alert_retry_min_backoff_ms
+    )
+    started: list[tuple[str, object]] = []
+    try:
+        # The scheduler (one per deployment) exports the ledger-state gauges, workers don't.
+        sources = sorted(runtime.sources)
+        ops = serve_ops(
+            settings,
+            runtime.store,
+            broker,
+            sources,
+            ledger_gauges=scheduler,
+            sync_age=worker or scheduler,
+        )
+        if ops is not None:
+            started.append(("ops", ops))
+        if worker:
+            started.append(
+                ("worker", run_in_process(broker, threads or settings.tally_worker_threads))
+            )
+        if callbacks:
+            server = build_callback_server(runtime, actors, host, port)
+            server.start()
+            started.append(("callbacks", server))
+        sched_thread = None
+        if scheduler:
+            reconcile_job = (
+                settings.tally_reconcile_interval_seconds,
+                lambda _key: alerts.reconcile.send(False),
+            )
+            # Messages of a killed worker go back to their queues within a minute of the
+            # heartbeat timeout, not after dramatiq's random maintenance (~15 min idle).
+            maintenance_job = (60, lambda _key: requeue_from_dead_workers(broker, QUEUES))
+            sched = build_scheduler(
+                runtime, actors, {"reconcile": reconcile_job, "requeue": maintenance_job}
+            )
+            sched_thread = threading.Thread(
+                target=sched.run_forever, args=(stop,), name="scheduler"
+            )
+            sched_thread.start()
+        log.info("tally_started", worker=worker, scheduler=scheduler, callbacks=callbacks)
+        stop.wait()
+        log.info("tally_stopping")
+        if ops is not None:
+            ops.mark_stopping()
+        if sched_thread is not None:
+            sched_thread.join()
+    finally:
+        for name, piece in reversed(started):
+            if name == "worker":
+                piece.stop(timeout=settings.tally_shutdown_grace_seconds)  # type: ignore[attr-defined]
+            else:
+                piece.stop()  # type: ignore[attr-defined]
+        install(None)
+        runtime.close()
+    log.info("tally_stopped")
+    return 0

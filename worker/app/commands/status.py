@@ -1,0 +1,111 @@
+"""``tally status``: one screen for a person — readiness, each source's last sync, lag, pages and
+rejected counts of its latest run, the ledger's size and chain head, open alerts by rule."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from sqlalchemy.engine import make_url
+
+from ledger.storage.engine import make_engine
+from ledger.storage.store import LedgerStore
+from worker.config import Settings
+from worker.ops.health import deployment_readiness
+from worker.sync.status import SourceStatus, alerts_by_rule, format_age, source_status, utc_now
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "status", help="one screen: sources, lag, ledger size and head, open alerts"
+    )
+    parser.set_defaults(handler=status)
+
+
+def status(args: argparse.Namespace, settings: Settings) -> int:
+    now = utc_now()
+    engine = make_engine(settings.database_url)
+    store = LedgerStore(engine, settings.precision_table())
+    try:
+        ready = deployment_readiness(settings, engine)
+        lines = [f"tally status at {now:%Y-%m-%d %H:%M:%S} UTC", _row("health", ready.reason)]
+        lines.append(_row("database", make_url(settings.database_url).render_as_string()))
+        lines.append(_row("broker", _broker(settings)))
+        if ready.checks[0].ok:  # the rest lives in the database
+            lines += _sources(source_status(engine), now)
+            counts, (seq, head) = store.counts(), store.head()
+            lines.append(_row("ledger", _ledger(counts)))
+            lines.append(_row("chain", f"head #{seq} {head[:16]}…" if seq else "empty"))
+            lines.append(_row("alerts", _alerts(alerts_by_rule(engine))))
+    finally:
+        store.close()
+    print("\n".join(lines))
+    return 0 if ready.ok else 1
+
+
+def _row(label: str, text: str) -> str:
+    return f"{label:<9} {text}".rstrip()
+
+
+def _ago(moment: datetime | None, now: datetime) -> str:
+    return "never" if moment is None else f"{format_age((now - moment).total_seconds())} ago"
+
+
+def _broker(settings: Settings) -> str:
+    if not settings.redis_url:
+        return "embedded (single process)"
+    parts = urlsplit(settings.redis_url)
+    netloc = parts.netloc.rsplit("@", 1)[-1]  # never show a password
+    return f"{urlunsplit(parts._replace(netloc=netloc))} namespace {settings.redis_namespace}"
+
+
+def _sources(statuses: list[SourceStatus], now: datetime) -> list[str]:
+    if not statuses:
+        return [_row("sources", "none synced yet")]
+    lines = [_row("sources", "")]
+    for s in statuses:
+        newest = [f.high_water for f in s.feeds if f.high_water is not None]
+        lag = format_age((now - max(newest)).total_seconds()) if newest else "-"
+        scans = [f.last_full_scan_at for f in s.feeds]
+        full = None if not scans or None in scans else min(d for d in scans if d)
+        lines.append(
+            f"  {s.source:<8} last sync {_ago(s.last_sync_at, now)} · lag {lag} (newest object)"
+            f" · last full scan {_ago(full, now)}"
+        )
+        if s.latest_run is not None:
+            run = s.latest_run
+            state = "finished" if run.finished else "in progress"
+            if run.error:
+                state = f"failed: {run.error[:120]}"
+            lines.append(
+                f"  {'':<8} latest run {run.mode} started {_ago(run.started_at, now)}, {state}:"
+                f" {run.pages}/{run.pages_expected or '?'} pages, {run.rejected} rejected"
+            )
+        if s.last_error:
+            lines.append(f"  {'':<8} last error: {s.last_error[:160]}")
+    return lines
+
+
+def _ledger(counts: Mapping[str, int]) -> str:
+    return " · ".join(
+        f"{counts[key]:,} {label}"
+        for key, label in (
+            ("snapshots", "snapshots"),
+            ("journal_entries", "journal entries"),
+            ("postings", "postings"),
+            ("quarantined", "quarantined"),
+        )
+    )
+
+
+def _alerts(live: Mapping[tuple[str, str], int]) -> str:
+    parts = []
+    for status in ("open", "acknowledged"):
+        rules = {rule: n for (rule, st), n in sorted(live.items()) if st == status}
+        if rules:
+            by_rule = ", ".join(f"{rule} {n}" for rule, n in rules.items())
+            parts.append(f"{sum(rules.values())} {status} ({by_rule})")
+    return " · ".join(parts) or "none open"

@@ -1,0 +1,1 @@
+"""Per-source request limits shared by every process: concurrency slots and requests per second."""

@@ -1,0 +1,127 @@
+"""Per-source request limits shared by every worker: concurrent requests and requests per second.
+
+The per-second window is dramatiq's bucket limiter; concurrency uses ``worker.limits.slots`` (leases
+that expire one by one). Over Redis they hold across processes and hosts; over the
+in-memory backend (embedded mode, one process) they hold across the process's threads.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from dramatiq.rate_limits import BucketRateLimiter, RateLimiterBackend
+from dramatiq.rate_limits.backends import RedisBackend, StubBackend
+
+from worker.config import Settings
+from worker.errors import TransientError
+from worker.limits.slots import RedisSlots, Slots, local_slots
+
+
+class RateLimitWait(TransientError):
+    """No request slot freed up within the allowed wait; retry the whole call later."""
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Permission for one request; ``admitted_at`` is the time whose bucket admitted it."""
+
+    source: str
+    admitted_at: float
+
+
+class _SecondBuckets(BucketRateLimiter):
+    """dramatiq's one-second ``BucketRateLimiter`` with the time passed in, so the slot can
+    report exactly which second admitted it (the parent reads the clock on its own)."""
+
+    def admit(self, now: float) -> bool:
+        millis = int(now * 1000)
+        key = f"{self.key}@{millis - millis % self.bucket}"
+        return bool(
+            self.backend.add(key, 1, ttl=self.bucket)
+            or self.backend.incr(key, 1, maximum=self.limit, ttl=self.bucket)
+        )
+
+
+def rate_limit_backend(settings: Settings) -> RateLimiterBackend:
+    """Redis when ``REDIS_URL`` is set (shared by all processes), in-memory otherwise."""
+    if settings.redis_url:
+        return RedisBackend(url=settings.redis_url)
+    return StubBackend()
+
+
+class SourceLimiter:
+    """Blocks each request of one source until both its limits allow it.
+
+    ``slot()`` takes a concurrency slot first (given back on failure) and then a place in the
+    current one-second bucket (spent even if the request fails, as a server would count it).
+    It sleeps briefly with jitter between attempts and gives up after ``max_wait`` seconds with
+    ``RateLimitWait``, so a stuck peer makes the caller retry later rather than hang.
+
+    A process killed mid-request holds its concurrency slot for ``slot_ttl`` seconds at most
+    (each slot is its own lease, ``worker.limits.slots``); keep ``slot_ttl`` above the longest
+    request.
+    """
+
+    def __init__(
+        self,
+        backend: RateLimiterBackend,
+        source: str,
+        max_concurrency: int,
+        per_second: int,
+        *,
+        namespace: str = "tally",
+        max_wait: float = 30.0,
+        slot_ttl: float = 60.0,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        prefix = f"{namespace}:ratelimit:{source}"
+        self.source = source
+        self.max_wait = max_wait
+        self._sleep = sleep
+        self._clock = clock
+        self._concurrency: Slots = (
+            RedisSlots(backend.client, f"{prefix}:concurrent", max_concurrency, slot_ttl)
+            if isinstance(backend, RedisBackend)
+            else local_slots(backend, f"{prefix}:concurrent", max_concurrency, slot_ttl)
+        )
+        self._per_second = _SecondBuckets(backend, f"{prefix}:second", limit=per_second)
+
+    @classmethod
+    def for_aurpay(cls, backend: RateLimiterBackend, settings: Settings) -> SourceLimiter:
+        return cls(
+            backend,
+            "aurpay",
+            settings.aurpay_max_concurrency,
+            settings.aurpay_requests_per_second,
+            namespace=settings.redis_namespace,
+        )
+
+    @contextmanager
+    def slot(self) -> Iterator[Slot]:
+        """Hold one request slot for the duration of the ``with`` block."""
+        deadline = time.monotonic() + self.max_wait
+        while True:
+            now = self._clock()
+            token = self._concurrency.try_acquire()
+            if token is not None:
+                if self._per_second.admit(now):
+                    break
+                self._concurrency.release(token)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise RateLimitWait(
+                    f"no {self.source} request slot within {self.max_wait:g}s",
+                    source=self.source,
+                    retry_after=1.0,
+                )
+            # Jitter spreads the waiters so they do not all retry on the same millisecond.
+            self._sleep(min(remaining, random.uniform(0.01, 0.05)))
+        try:
+            yield Slot(self.source, now)
+        finally:
+            self._concurrency.release(token)

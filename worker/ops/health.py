@@ -1,0 +1,217 @@
+"""Is the deployment ready? The checks behind ``/readyz`` and ``tally health`` (database
+migrated, broker reachable, a recent successful sync), and the ops server of a process.
+
+Checks return values (``Check``, ``Readiness``); the callers decide to print, serve or exit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import dramatiq
+import redis
+from dramatiq.brokers.redis import RedisBroker
+from sqlalchemy.engine import Engine
+
+from ledger.errors import LedgerError
+from ledger.storage.engine import check_schema
+from ledger.storage.store import LedgerStore
+from worker.config import Settings
+from worker.errors import ConfigError
+from worker.metrics import LedgerStateCollector
+from worker.ops.server import OpsServer
+from worker.sync.status import SourceStatus, format_age, ledger_state, source_status, utc_now
+
+Ping = Callable[[], str]
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class Readiness:
+    checks: tuple[Check, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    @property
+    def reason(self) -> str:
+        """One line: what is wrong, or what is fine."""
+        if self.ok:
+            return "ready: " + " · ".join(c.detail for c in self.checks)
+        return "not ready: " + "; ".join(c.detail for c in self.checks if not c.ok)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ready": self.ok,
+            "reason": self.reason,
+            "checks": {c.name: {"ok": c.ok, "detail": c.detail} for c in self.checks},
+        }
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def check_database(engine: Engine) -> Check:
+    try:
+        revision = check_schema(engine)
+    except LedgerError as exc:
+        return Check("database", False, str(exc))
+    return Check("database", True, f"database at rev {revision}")
+
+
+def check_broker(ping: Ping | None) -> Check:
+    if ping is None:
+        return Check("broker", True, "embedded broker")
+    try:
+        return Check("broker", True, ping())
+    except Exception as exc:  # any failure to reach the broker is the answer, not a crash
+        return Check("broker", False, f"broker unreachable ({_first_line(exc)})")
+
+
+def check_sync(
+    statuses: Iterable[SourceStatus],
+    sources: Sequence[str],
+    now: datetime,
+    max_age_seconds: int,
+    started_at: datetime | None = None,
+) -> Check:
+    """Every configured source finished a sync within ``max_age_seconds`` (0: not checked).
+
+    A source that never synced gets that long from its first run (or, before any run, from
+    ``started_at``, the process start) before it counts as stale.
+    """
+    if not max_age_seconds:
+        return Check("sync", True, "sync age not checked")
+    known = {s.source: s for s in statuses}
+    fine, stale = [], []
+    for name in sources:
+        status = known.get(name)
+        last = status.last_sync_at if status else None
+        since = (status.first_run_at if status else None) or started_at
+        if last is not None and (now - last).total_seconds() <= max_age_seconds:
+            fine.append(f"{name} synced {format_age((now - last).total_seconds())} ago")
+            continue
+        if last is None and since is not None and (now - since).total_seconds() <= max_age_seconds:
+            fine.append(f"{name} waiting for its first sync")
+            continue
+        why = f"{name} has never synced"
+        if last is not None:
+            age, limit = format_age((now - last).total_seconds()), format_age(max_age_seconds)
+            why = f"{name} last synced {age} ago (limit {limit})"
+        if status and status.last_error:
+            why += f": {status.last_error[:200]}"
+        stale.append(why)
+    if stale:
+        return Check("sync", False, "; ".join(stale))
+    return Check("sync", True, ", ".join(fine) or "no source configured")
+
+
+def readiness(
+    engine: Engine,
+    ping: Ping | None,
+    sources: Sequence[str],
+    now: datetime,
+    max_age_seconds: int,
+    started_at: datetime | None = None,
+) -> Readiness:
+    database = check_database(engine)
+    checks = [database, check_broker(ping)]
+    if database.ok:  # the sync facts live in the database
+        checks.append(check_sync(source_status(engine), sources, now, max_age_seconds, started_at))
+    return Readiness(tuple(checks))
+
+
+def configured_sources(settings: Settings) -> list[str]:
+    return [
+        n
+        for n, on in (("aurpay", settings.aurpay_enabled), ("ebioro", settings.ebioro_enabled))
+        if on
+    ]
+
+
+PING_TIMEOUT_SECONDS = 5  # a health check that hangs is worse than one that fails
+
+
+def deployment_readiness(settings: Settings, engine: Engine) -> Readiness:
+    """Readiness seen from outside the processes (``tally health``, ``tally status``)."""
+    client = None
+    if settings.redis_url:
+        client = redis.Redis.from_url(
+            settings.redis_url,
+            socket_timeout=PING_TIMEOUT_SECONDS,
+            socket_connect_timeout=PING_TIMEOUT_SECONDS,
+        )
+    try:
+        return readiness(
+            engine,
+            redis_ping(client) if client is not None else None,
+            configured_sources(settings),
+            utc_now(),
+            settings.tally_ready_max_sync_age_seconds,
+        )
+    finally:
+        if client is not None:
+            client.close()
+
+
+def redis_ping(client: redis.Redis) -> Ping:
+    def ping() -> str:
+        client.ping()
+        return "broker redis reachable"
+
+    return ping
+
+
+def broker_ping(broker: dramatiq.Broker) -> Ping | None:
+    """How to reach ``broker``'s server, or None for the embedded (in-process) broker."""
+    return redis_ping(broker.client) if isinstance(broker, RedisBroker) else None
+
+
+# --- the ops server of a long-running process
+
+
+def serve_ops(
+    settings: Settings,
+    store: LedgerStore,
+    broker: dramatiq.Broker,
+    sources: Sequence[str],
+    *,
+    ledger_gauges: bool,
+    sync_age: bool = True,
+    clock: Callable[[], datetime] = utc_now,
+) -> OpsServer | None:
+    """Start /metrics, /healthz and /readyz on ``TALLY_METRICS_PORT`` (None when it is 0).
+
+    ``sync_age=False`` leaves the sync's age out of /readyz: a callbacks server only enqueues,
+    and should keep taking callbacks while a gateway's API is down.
+    """
+    if not settings.tally_metrics_port:
+        return None
+    started, ping = clock(), broker_ping(broker)
+    max_age = settings.tally_ready_max_sync_age_seconds if sync_age else 0
+
+    def ready() -> Readiness:
+        return readiness(store.engine, ping, sources, clock(), max_age, started)
+
+    collector = LedgerStateCollector(lambda: ledger_state(store), clock) if ledger_gauges else None
+    host, port = settings.tally_metrics_host, settings.tally_metrics_port
+    try:
+        server = OpsServer(host, port, ready, collector=collector)
+    except OSError as exc:
+        raise ConfigError(
+            f"invalid setting TALLY_METRICS_PORT: cannot listen on {host}:{port} ({exc.strerror})"
+        ) from None
+    server.start()
+    return server

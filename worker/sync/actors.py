@@ -1,0 +1,161 @@
+"""The dramatiq actors: thin shells over ``worker.sync.engine`` that send follow-ups after each
+commit.
+
+Declared by ``declare_actors(broker)`` rather than at import, so the composition root picks the
+broker first. Every actor is idempotent (the ledger's natural keys), takes primitive arguments
+(ids, never payloads), and turns a provider's retry hint into ``dramatiq.Retry(delay=…)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import dramatiq
+
+from worker.errors import PermanentError, TransientError
+from worker.gateways.contract import FollowUp
+from worker.logging import get_logger
+from worker.runtime import Runtime, current
+from worker.sync import engine as sync
+
+log = get_logger(__name__)
+
+SYNC_QUEUE = "tally-sync"
+OBJECTS_QUEUE = "tally-objects"
+RECONCILE_QUEUE = "tally-reconcile"
+ALERTS_QUEUE = "tally-alerts"
+QUEUES = (SYNC_QUEUE, OBJECTS_QUEUE, RECONCILE_QUEUE, ALERTS_QUEUE)
+RETRY_OPTIONS: dict[str, Any] = {
+    "max_retries": 8,
+    "min_backoff": 500,
+    "max_backoff": 60_000,
+    "time_limit": 10 * 60_000,
+    "throws": (PermanentError,),
+}
+
+
+@dataclass(frozen=True)
+class Actors:
+    sync_feed: dramatiq.Actor[Any, Any]
+    sync_page: dramatiq.Actor[Any, Any]
+    fetch_object: dramatiq.Actor[Any, Any]
+    refresh_order: dramatiq.Actor[Any, Any]
+
+
+@contextmanager
+def _errors_recorded(rt: Runtime, run_id: str | None, source: str) -> Iterator[None]:
+    """Note failures on the run and the source (for meta-alerts); turn hints into retries."""
+    try:
+        yield
+    except TransientError as exc:
+        rt.state.mark_source(source, rt.now(), str(exc))
+        if exc.retry_after is not None:
+            raise dramatiq.Retry(str(exc), delay=int(exc.retry_after * 1000)) from None
+        raise
+    except PermanentError as exc:
+        rt.state.mark_source(source, rt.now(), str(exc))
+        if run_id:
+            rt.state.record_error(run_id, f"{source}: {exc}")
+        log.error("sync_failed", source=source, run_id=run_id, error=str(exc))
+        raise
+    else:
+        rt.state.mark_source(source, rt.now(), None)
+
+
+def send_reconcile(broker: dramatiq.Broker) -> None:
+    """Ask for an incremental reconcile, if this process declared the reconcile actor."""
+    try:
+        broker.get_actor("reconcile").send(False)
+    except dramatiq.errors.ActorNotFound:
+        log.debug("reconcile_not_declared")
+
+
+def declare_actors(broker: dramatiq.Broker, runtime: Callable[[], Runtime] = current) -> Actors:
+    def send_follow_ups(source: str, follow_ups: tuple[FollowUp, ...], run_id: str | None) -> None:
+        for follow_up in follow_ups:
+            fetch_object.send(source, follow_up.kind, follow_up.external_id, run_id)
+
+    def finish_feed(rt: Runtime, source: str, feed: str, run_id: str) -> None:
+        if rt.state.finish_feed_if_complete(run_id, source, feed, rt.now()):
+            log.info("feed_synced", source=source, feed=feed, run_id=run_id)
+            # Reconcile after each sync: incremental, so it costs what the sync appended.
+            send_reconcile(broker)
+
+    def sync_feed_fn(source: str, feed: str, mode: str, run_id: str) -> None:
+        """Scan one feed: page 1 here, then fan out (full) or walk on (incremental)."""
+        rt = runtime()
+        rt.state.start_run(run_id, source, mode, rt.now())
+        with _errors_recorded(rt, run_id, source):
+            first, plan = sync.begin_scan(rt.sync, source, feed, mode, run_id)
+        # Plan before noting: the feed row must exist for the notes to land on it. An
+        # incremental walk's length is known at its end; until then it cannot look complete.
+        full = plan.mode == "full"
+        rt.state.plan_feed(run_id, feed, max(plan.max_page, 1) if full else len(plan.pages) + 2)
+        rt.state.note_newest(run_id, feed, first.newest)
+        send_follow_ups(source, first.follow_ups, run_id)
+        if full:
+            for number in plan.pages:
+                sync_page.send(source, feed, number, run_id)
+        else:
+            walked = 1
+            oldest_first = sync.is_oldest_first(first.page)
+            for number in plan.pages:
+                with _errors_recorded(rt, run_id, source):
+                    outcome = sync.sync_page(rt.sync, source, feed, number, run_id, rescan=False)
+                walked += 1
+                rt.state.note_newest(run_id, feed, outcome.newest)
+                send_follow_ups(source, outcome.follow_ups, run_id)
+                if outcome.page.empty or sync.reached_floor(
+                    rt.sync, source, feed, outcome, oldest_first=oldest_first
+                ):
+                    break
+            rt.state.set_expected(run_id, feed, walked)
+        finish_feed(rt, source, feed, run_id)
+
+    def sync_page_fn(source: str, feed: str, number: int, run_id: str) -> None:
+        """One page of a full scan (fan-out); re-reads are harmless."""
+        rt = runtime()
+        with _errors_recorded(rt, run_id, source):
+            outcome = sync.sync_page(rt.sync, source, feed, number, run_id, rescan=True)
+        rt.state.note_newest(run_id, feed, outcome.newest)
+        send_follow_ups(source, outcome.follow_ups, run_id)
+        # The feed grew while we scanned: whoever sees it first schedules the new pages.
+        for extra in rt.state.extend_feed(run_id, feed, outcome.page.max_page):
+            sync_page.send(source, feed, extra, run_id)
+        finish_feed(rt, source, feed, run_id)
+
+    def fetch_object_fn(source: str, kind: str, external_id: str, run_id: str | None) -> None:
+        """Fetch and append one object (refund-info, order detail)."""
+        rt = runtime()
+        with _errors_recorded(rt, run_id, source):
+            outcome = sync.sync_object(rt.sync, source, kind, external_id, run_id)
+        send_follow_ups(source, outcome.follow_ups, run_id)
+
+    def refresh_order_fn(source: str, order_id: str) -> None:
+        """A callback said this order changed: re-fetch it (never trust the callback body)."""
+        fetch_object_fn(source, "order", order_id, None)
+
+    sync_feed = dramatiq.actor(
+        sync_feed_fn, actor_name="sync_feed", queue_name=SYNC_QUEUE, broker=broker, **RETRY_OPTIONS
+    )
+    sync_page = dramatiq.actor(
+        sync_page_fn, actor_name="sync_page", queue_name=SYNC_QUEUE, broker=broker, **RETRY_OPTIONS
+    )
+    fetch_object = dramatiq.actor(
+        fetch_object_fn,
+        actor_name="fetch_object",
+        queue_name=OBJECTS_QUEUE,
+        broker=broker,
+        **RETRY_OPTIONS,
+    )
+    refresh_order = dramatiq.actor(
+        refresh_order_fn,
+        actor_name="refresh_order",
+        queue_name=OBJECTS_QUEUE,
+        broker=broker,
+        **RETRY_OPTIONS,
+    )
+    return Actors(sync_feed, sync_page, fetch_object, refresh_order)
