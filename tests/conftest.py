@@ -25,28 +25,28 @@ REDIS_START = (
     'redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no'
 )
 
-# The provider docs' example payloads live beside the repo (CI clones with ../shared beside it).
-SHARED_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+# The gateways' documented example payloads, kept in the repo (sources: tests/fixtures/README.md).
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 @pytest.fixture
 def aurpay_fixture() -> Callable[[str], object]:
-    """Load ``shared/fixtures/aurpay/<name>`` with Decimal-exact JSON (``ledger.jsonx``)."""
+    """Load ``tests/fixtures/aurpay/<name>`` with Decimal-exact JSON (``ledger.jsonx``)."""
     from ledger import jsonx
 
     def load(name: str) -> object:
-        return jsonx.loads((SHARED_FIXTURES / "aurpay" / name).read_bytes())
+        return jsonx.loads((FIXTURES / "aurpay" / name).read_bytes())
 
     return load
 
 
 @pytest.fixture
 def ebioro_fixture() -> Callable[[str], object]:
-    """Load ``shared/fixtures/ebioro/<name>`` with Decimal-exact JSON (``ledger.jsonx``)."""
+    """Load ``tests/fixtures/ebioro/<name>`` with Decimal-exact JSON (``ledger.jsonx``)."""
     from ledger import jsonx
 
     def load(name: str) -> object:
-        return jsonx.loads((SHARED_FIXTURES / "ebioro" / name).read_bytes())
+        return jsonx.loads((FIXTURES / "ebioro" / name).read_bytes())
 
     return load
 
@@ -105,7 +105,7 @@ def db_url(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def ledger_url(db_url: str) -> str:
     """``db_url`` (SQLite and PostgreSQL) with the ledger schema migrated to head."""
-    from ledger.db import upgrade
+    from ledger.storage.engine import upgrade
 
     upgrade(db_url)
     return db_url
@@ -117,9 +117,9 @@ def open_store() -> Iterator[Callable[..., object]]:
 
     Without a planner the store posts no journal entries (a planner returning ``[]``).
     """
-    from ledger.db import make_engine
     from ledger.precision import PrecisionTable
-    from ledger.store import LedgerStore
+    from ledger.storage.engine import make_engine
+    from ledger.storage.store import LedgerStore
 
     stores: list[LedgerStore] = []
 
@@ -156,7 +156,7 @@ def redis_namespace() -> Iterator[tuple[str, str]]:
 @pytest.fixture
 def sandbox_factory() -> Iterator[Callable[..., object]]:
     """``sandbox_factory(**SandboxConfig fields)`` → a running Aurpay sandbox, stopped after."""
-    from worker.providers.aurpay.sandbox import RunningSandbox, SandboxConfig, start_sandbox
+    from sandbox.aurpay import RunningSandbox, SandboxConfig, start_sandbox
 
     started: list[RunningSandbox] = []
 
@@ -183,7 +183,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: os.PathLike[str]) -
 
 @pytest.fixture(autouse=True)
 def _restore_logging() -> Iterator[None]:
-    """``worker.cli.main`` points the root logger at the current (captured) stderr; undo it so
+    """``worker.app.cli.main`` points the root logger at the current (captured) stderr; undo it so
     a later test never logs into a stream pytest has already closed."""
     import logging
 
@@ -208,7 +208,7 @@ def bean_check() -> Callable[[str], subprocess.CompletedProcess[str]]:
 
     def check(text: str) -> subprocess.CompletedProcess[str]:
         with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "ledger.beancount"
+            path = Path(tmp) / "ledger.exports.beancount"
             path.write_text(text, encoding="utf-8")
             return subprocess.run(
                 [found, str(path)], capture_output=True, text=True, check=False, timeout=120
