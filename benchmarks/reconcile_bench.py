@@ -34,6 +34,7 @@ from ledger.model import RawRecord
 from ledger.precision import PrecisionTable
 from ledger.storage.engine import make_engine, upgrade
 from ledger.storage.store import LedgerStore
+from tests.helpers.books import PLANS
 from worker.alerts.reconcile import ReconcileContext, reconcile
 from worker.config import load_settings
 from worker.logging import configure_logging
@@ -116,7 +117,7 @@ def measure(size: int, args: argparse.Namespace) -> dict[str, Any]:
             build = time.perf_counter() - started
             clock = NOW + timedelta(days=3)
             settings = load_settings(database_url=url)
-            ctx = ReconcileContext.from_settings(store, settings, lambda: clock)
+            ctx = ReconcileContext.from_settings(store, settings, lambda: clock, PLANS)
             full, full_rows = timed(ctx, full=True)
             idle, _ = timed(ctx, full=False)
             rounds = []

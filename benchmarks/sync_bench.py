@@ -209,7 +209,8 @@ def child_env(args: argparse.Namespace) -> dict[str, str]:
 
 def memory_child(base_url: str, url: str) -> None:
     """The measured process: one full sync, then its own peak RSS as a JSON line."""
-    from worker.config import SANDBOX_API_KEY, load_settings
+    from worker.config import load_settings
+    from worker.gateways.aurpay.settings import SANDBOX_API_KEY
 
     settings = load_settings(
         aurpay_base_url=base_url, aurpay_api_key=SANDBOX_API_KEY, database_url=url
@@ -247,7 +248,7 @@ def reset_peak_rss() -> None:
 
 def check(running: RunningSandbox, url: str) -> None:
     from ledger.precision import PrecisionTable
-    from ledger.storage.engine import open_ledger
+    from ledger.storage.open import open_ledger
 
     store = open_ledger(url, PrecisionTable())
     try:

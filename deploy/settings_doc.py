@@ -1,11 +1,13 @@
-"""Generate the settings reference from ``worker.config.Settings``: ``deploy/env.example``, the
-Kubernetes ConfigMap and Secret template, and the README's settings table.
+"""Generate the settings reference from ``worker.config.Settings`` and each registered gateway's
+account settings: ``deploy/env.example``, the Kubernetes ConfigMap and Secret template, and the
+README's settings table.
 
     .venv/bin/python deploy/settings_doc.py write   # rewrite env.example and the k8s files
     .venv/bin/python deploy/settings_doc.py table   # print the README table (Markdown)
 
-Each setting's one line lives in DESCRIPTIONS below; tests/integration/deploy/test_deploy_files.py
-fails when a Settings field has none or when a generated file is out of date.
+Each core setting's one line lives in DESCRIPTIONS below, a gateway's in its settings model
+(``DESCRIPTIONS``); tests/integration/deploy/test_deploy_files.py fails when a field has none or
+when a generated file is out of date. A gateway's variables are listed for its default account.
 """
 
 from __future__ import annotations
@@ -16,8 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
+from pydantic.fields import FieldInfo
 
+from worker.accounts import env_prefix
 from worker.config import Settings
+from worker.gateways.contract import Gateway
+from worker.gateways.registry import REGISTRY
 
 DEPLOY = Path(__file__).resolve().parent
 ENV_EXAMPLE = DEPLOY / "env.example"
@@ -30,30 +36,11 @@ DESCRIPTIONS = {
     "redis_url": "Redis for the broker, leases and rate limits; unset = one process, in-memory.",
     "redis_namespace": "Prefix of every Redis key, so deployments can share one Redis.",
     "tally_heartbeat_timeout_ms": "A worker silent this long is dead; its messages are requeued.",
-    "aurpay_base_url": "Aurpay API base URL (the sandbox's URL in tests and demos).",
-    "aurpay_api_key": "Aurpay API key (Aurpay: testing only); or set the token and secret.",
-    "aurpay_api_token": "Aurpay API token for signed requests (with AURPAY_API_SECRET).",
-    "aurpay_api_secret": "Aurpay API secret that signs requests.",
-    "aurpay_callback_token": "Token Aurpay sends with each callback; unset = callbacks refused.",
-    "aurpay_callback_secret": "Secret that signs Aurpay's callbacks.",
-    "aurpay_sign_query": "Whether the signed path includes the ?query (undocumented by Aurpay).",
-    "aurpay_naive_timezone": "IANA zone assumed for Aurpay timestamps that carry none.",
-    "aurpay_page_size": "Records per Aurpay list page (1-1000).",
-    "aurpay_timeout_seconds": "Timeout of one Aurpay HTTP request.",
-    "aurpay_max_concurrency": "Aurpay requests in flight at once, across all workers.",
-    "aurpay_requests_per_second": "Aurpay requests per second, across all workers.",
-    "aurpay_in_call_retries": "Quick retries of a failed Aurpay request, then the message retries.",
-    "ebioro_public_key": "Ebioro public key (pk_...); Ebioro syncs when both keys are set.",
-    "ebioro_secret_key": "Ebioro secret key (sk_...).",
-    "ebioro_base_url": "Ebioro host, required with the keys (no default: never prod by accident).",
-    "ebioro_page_size": "Records per Ebioro list page (1-100).",
-    "ebioro_timeout_seconds": "Timeout of one Ebioro HTTP request.",
-    "ebioro_max_concurrency": "Ebioro requests in flight at once, across all workers.",
-    "ebioro_requests_per_second": "Ebioro requests per second, across all workers.",
-    "ebioro_in_call_retries": "Quick retries of a failed Ebioro request, then the message retries.",
+    "tally_sources": "Sources to sync, e.g. aurpay,aurpay-eu; unset = gateways with credentials.",
     "sync_lookback_seconds": "An incremental sync re-reads this far back from the newest object.",
     "sync_full_scan_interval_seconds": "How often the scheduler runs a full scan of every feed.",
     "sync_incremental_interval_seconds": "How often the scheduler runs an incremental sync.",
+    "tally_future_skew_seconds": "A record dated later than now + this never moves a cursor.",
     "tally_public_url": "Public URL Aurpay calls back (signature check behind a proxy).",
     "tally_callback_max_skew_seconds": "Callbacks whose Date is further off than this are refused.",
     "tally_callback_host": "Bind address of the callbacks server (0.0.0.0 in a container).",
@@ -78,9 +65,8 @@ DESCRIPTIONS = {
 
 SECTIONS = (  # (title, name prefixes); a field goes to the first section that matches
     ("storage and broker", ("database_", "redis_", "tally_heartbeat_")),
-    ("Aurpay", ("aurpay_",)),
-    ("Ebioro", ("ebioro_",)),
-    ("sync", ("sync_",)),
+    ("sources (docs/accounts.md)", ("tally_sources",)),
+    ("sync", ("sync_", "tally_future_")),
     ("callbacks", ("tally_public_url", "tally_callback_")),
     (
         "reconciliation and alerts",
@@ -136,18 +122,39 @@ def _section(field: str) -> str:
     raise LookupError(f"setting {field} matches no section in deploy/settings_doc.py")
 
 
+def _setting(name: str, info: FieldInfo, description: str, section: str) -> Setting:
+    secret = SecretStr in getattr(info.annotation, "__args__", ()) or name in URL_WITH_PASSWORD
+    return Setting(name.upper(), _env_text(info.default), description, secret, section)
+
+
+def gateway_settings(gateway: Gateway[Any]) -> list[Setting]:
+    """A gateway's variables for its default account, in its ``DESCRIPTIONS``' order."""
+    prefix = env_prefix(gateway.name, None)
+    other = env_prefix(gateway.name, "eu").upper()
+    section = f"{gateway.name}: the source {gateway.name}; another account, e.g. "
+    section += f"{gateway.name}-eu, reads {other}<NAME>"
+    fields, described = gateway.settings.model_fields, gateway.settings.DESCRIPTIONS
+    missing = [name for name in fields if name not in described]
+    if missing or set(described) - set(fields):
+        name = (prefix + (missing or sorted(set(described) - set(fields)))[0]).upper()
+        raise LookupError(f"setting {name}: {gateway.name}'s DESCRIPTIONS and fields differ")
+    return [
+        _setting(prefix + field, fields[field], description, section)
+        for field, description in described.items()
+    ]
+
+
 def settings() -> list[Setting]:
-    """Every Settings field, in declaration order; raises if one has no description."""
+    """Every core setting in declaration order, each gateway's after the sources list; raises if
+    one has no description."""
     found = []
     for field, info in Settings.model_fields.items():
         if field not in DESCRIPTIONS:
             raise LookupError(f"setting {field.upper()} has no line in deploy/settings_doc.py")
-        secret = SecretStr in getattr(info.annotation, "__args__", ()) or field in URL_WITH_PASSWORD
-        found.append(
-            Setting(
-                field.upper(), _env_text(info.default), DESCRIPTIONS[field], secret, _section(field)
-            )
-        )
+        found.append(_setting(field, info, DESCRIPTIONS[field], _section(field)))
+        if field == "tally_sources":
+            for gateway in REGISTRY:
+                found += gateway_settings(gateway)
     return found
 
 

@@ -14,6 +14,13 @@ from typing import Any
 
 GENESIS_HASH = "0" * 64
 
+# Bounds of the columns provider values land in (``ledger.storage.tables``, and the alert tables'
+# subject ids and currencies): ids and currency codes are checked against them before they
+# reach a table, since a longer value aborts the whole transaction on PostgreSQL (SQLite
+# would store it).
+MAX_EXTERNAL_ID = 128
+MAX_CURRENCY = 32
+
 
 @dataclass(frozen=True)
 class RawRecord:

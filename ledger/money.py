@@ -1,11 +1,12 @@
 """Exact money values: parse provider amounts into ``Decimal`` and format them back.
 
 Accepts what JSON gives (``str``, ``int``, ``Decimal``) and refuses ``float`` outright, so a
-binary float can never sneak into an amount.
+binary float can never sneak into an amount. Text must match ``NUMBER``, the one grammar.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, InvalidOperation, localcontext
@@ -16,8 +17,17 @@ class InvalidAmount(ValueError):
     """A value that is not an exact, finite decimal amount."""
 
 
+# The grammar of an amount sent as text: an optional sign, ASCII digits, optionally a point
+# followed by digits, optionally an exponent (the gateways send ``1.496e-05``). ``Decimal()``
+# alone is far looser: it takes "１２３" (any Unicode digit), "1_000", " 1.5 ", "1.", "NaN" and
+# "Infinity", none of which a gateway means as an amount. ``[0-9]``, not ``\d``: ``\d`` matches
+# every Unicode digit.
+NUMBER = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+
+
 def to_decimal(value: Any) -> Decimal:
-    """Parse an amount from a JSON string, JSON number (``Decimal``/``int``) or ``Decimal``."""
+    """Parse an amount from a JSON string (``NUMBER``), JSON number (``Decimal``/``int``, as
+    ``ledger.jsonx`` parses them) or ``Decimal``; raises ``InvalidAmount``."""
     if isinstance(value, bool) or value is None:
         raise InvalidAmount(f"not an amount: {value!r}")
     if isinstance(value, Decimal):
@@ -25,13 +35,12 @@ def to_decimal(value: Any) -> Decimal:
     elif isinstance(value, int):
         result = Decimal(value)
     elif isinstance(value, str):
-        text = value.strip()
-        if not text:
-            raise InvalidAmount("empty amount")
+        if NUMBER.fullmatch(value) is None:
+            raise InvalidAmount(f"not a decimal amount: {_shown(value)}")
         try:
-            result = Decimal(text)
-        except InvalidOperation:
-            raise InvalidAmount(f"not a decimal amount: {value!r}") from None
+            result = Decimal(value)
+        except InvalidOperation:  # the grammar admits it, but the exponent is beyond Decimal's
+            raise InvalidAmount(f"amount out of range: {_shown(value)}") from None
     else:
         # float included on purpose: by the time a float exists, the digits are already lost.
         kind = type(value).__name__
@@ -39,6 +48,11 @@ def to_decimal(value: Any) -> Decimal:
     if not result.is_finite():
         raise InvalidAmount(f"amount is not finite: {value!r}")
     return result
+
+
+def _shown(text: str, limit: int = 40) -> str:
+    """``text`` quoted for a message, cut short: a hostile value must not flood the logs."""
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}… ({len(text)} characters)"
 
 
 def fmt(amount: Decimal) -> str:

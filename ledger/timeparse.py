@@ -24,7 +24,7 @@ def parse_timestamp(value: Any) -> datetime | None:
         return None
     try:
         return as_utc(datetime.fromisoformat(value.strip()))
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: 9999-12-31T23:59:59-05:00 in UTC
         return None
 
 

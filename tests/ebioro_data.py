@@ -1,6 +1,7 @@
 """Shared Ebioro test data: payment and refund payloads shaped like the doc's, and snapshots.
 
-The payment is the webhook example's (ebioro-api.md §10): $10.00 paid as 1000 USDC cents, fee
+The payment is the webhook example's (docs/gateways/ebioro.md (E-HOOK-1)): $10.00 paid as 1000 USDC
+cents, fee
 25, settled. Payloads go through ``ledger.jsonx`` like everything the store holds.
 """
 

@@ -52,7 +52,8 @@ def wire(payload: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def order_payload(**fields: Any) -> dict[str, Any]:
-    """An order object shaped like the doc's callback example (§3), fields overridden."""
+    """An order object shaped like the doc's callback example (docs/gateways/aurpay.md (A-ORD-1)),
+    fields overridden."""
     base: dict[str, Any] = {
         "user_id": "mct-bea5c44da875",
         "order_id": "20250207040935220628",
@@ -85,7 +86,8 @@ def order_payload(**fields: Any) -> dict[str, Any]:
 
 
 def refund_payload(**fields: Any) -> dict[str, Any]:
-    """A refund-info ``data`` object shaped like the doc's example (§5.5), fields overridden."""
+    """A refund-info ``data`` object shaped like the doc's example (docs/gateways/aurpay.md
+    (A-REF-1)), fields overridden."""
     base: dict[str, Any] = {
         "order_id": "20240614061316661529",
         "chain": "TRX",
@@ -101,7 +103,8 @@ def refund_payload(**fields: Any) -> dict[str, Any]:
 
 
 def transaction_payload(**fields: Any) -> dict[str, Any]:
-    """A transaction list item (§5.7: user_id, tx_id, tx_type, status, chain, currency, amount,
+    """A transaction list item (docs/gateways/aurpay.md (A-TX-1): user_id, tx_id, tx_type, status,
+    chain, currency, amount,
     obtained, fee), fields overridden."""
     base: dict[str, Any] = {
         "user_id": "mct-bea5c44da875",

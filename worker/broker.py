@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import dramatiq
+import redis
 import structlog
 from dramatiq.brokers.redis import MAINTENANCE_SCALE, RedisBroker
 from dramatiq.brokers.stub import StubBroker
@@ -136,20 +137,24 @@ def requeue_unfinished(broker: dramatiq.Broker) -> int:
 
 
 def setup_broker(
-    settings: Settings, *, namespace: str | None = None, heartbeat_timeout_ms: int = 60_000
+    settings: Settings,
+    client: redis.Redis | None,
+    *,
+    namespace: str | None = None,
+    heartbeat_timeout_ms: int = 60_000,
 ) -> dramatiq.Broker:
-    """Build the broker for these settings and make it dramatiq's global broker.
+    """Build the broker on the process's Redis client and make it dramatiq's global broker.
 
-    With ``REDIS_URL``: a durable ``RedisBroker`` whose keys live under the namespace, shared
-    by every process. Without it: the embedded mode, an in-process ``StubBroker`` consumed by
-    worker threads of the same process (see ``run_in_process``). Its messages are not durable;
-    that is fine because a crash loses only queued work, which the next scheduled scan derives
-    again, and every actor is idempotent.
+    With a client (``REDIS_URL`` set, ``worker.redis_client``): a durable ``RedisBroker`` whose
+    keys live under the namespace, shared by every process. Without one: the embedded mode, an
+    in-process ``StubBroker`` consumed by worker threads of the same process (see
+    ``run_in_process``). Its messages are not durable; that is fine because a crash loses only
+    queued work, which the next scheduled scan derives again, and every actor is idempotent.
     """
     broker: dramatiq.Broker
-    if settings.redis_url:
+    if client is not None:
         broker = RedisBroker(
-            url=settings.redis_url,
+            client=client,
             namespace=namespace or settings.redis_namespace,
             heartbeat_timeout=heartbeat_timeout_ms,
             middleware=_middleware(),

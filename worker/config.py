@@ -1,38 +1,27 @@
 """Settings: the only reader of the environment (and of an optional ``.env`` file).
 
-Every setting is an environment variable with the field's name in upper case. ``load_settings``
-validates them all at startup and turns any problem into a one-line ``ConfigError`` naming the
-variable. Secrets are ``SecretStr`` so they never show in a repr, a log line or a traceback.
+Every setting is an environment variable with the field's name in upper case. A gateway's
+settings are its own model, one instance per account (``worker.accounts``: ``TALLY_SOURCES``,
+``AURPAY_API_KEY``, ``AURPAY_EU_API_KEY``, …). ``load_settings`` validates them all at startup
+and turns any problem into a one-line ``ConfigError`` naming the variable. Secrets are
+``SecretStr`` so they never show in a repr, a log line or a traceback.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Literal
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ledger.precision import PrecisionTable
-from worker.errors import ConfigError
-
-# Sandbox defaults: the sandbox accepts these when the variables are unset, and `tally demo`
-# points the client at them, so one .env serves both the sandbox and the client.
-SANDBOX_API_KEY = "sandbox-api-key"
-SANDBOX_API_TOKEN = "sandbox-api-token"
-SANDBOX_API_SECRET = "sandbox-api-secret"
-SANDBOX_CALLBACK_TOKEN = "SANDBOXCALLBACKTOKEN0000000000000000000000000"
-SANDBOX_CALLBACK_SECRET = "sandbox-callback-secret"
-SANDBOX_EBIORO_PUBLIC_KEY = "pk_test_sandbox"
-SANDBOX_EBIORO_SECRET_KEY = "sk_test_sandbox"
-# Ebioro hosts (ebioro-api.md §2): production differs between the docs and the provider's code.
-EBIORO_HOSTS = (
-    "sandbox https://test-merchant.ebioro.com; production https://merchant-api.ebioro.com "
-    "(provider code) or https://merchant.ebioro.com (docs)"
-)
+from worker.accounts import Accounts, SourceConfig, config_error, load_accounts
+from worker.gateways.contract import InboundPolicy
+from worker.gateways.registry import REGISTRY, Registry
 
 
 class Settings(BaseSettings):
@@ -55,37 +44,15 @@ class Settings(BaseSettings):
     # A worker silent this long is dead: its unacked messages go back to the queue.
     tally_heartbeat_timeout_ms: int = Field(default=60_000, ge=1000)
 
-    # --- Aurpay
-    aurpay_base_url: str = "https://dashboard.aurpay.net"
-    aurpay_api_key: SecretStr | None = None
-    aurpay_api_token: SecretStr | None = None
-    aurpay_api_secret: SecretStr | None = None
-    aurpay_callback_token: SecretStr | None = None
-    aurpay_callback_secret: SecretStr | None = None
-    aurpay_sign_query: bool = True  # whether {path} in the signature includes "?query"
-    aurpay_naive_timezone: str = "UTC"  # zone assumed for timestamps that carry none
-    aurpay_page_size: int = Field(default=100, ge=1, le=1000)
-    aurpay_timeout_seconds: float = Field(default=10.0, gt=0)
-    aurpay_max_concurrency: int = Field(default=4, ge=1)
-    aurpay_requests_per_second: int = Field(default=20, ge=1)
-    aurpay_in_call_retries: int = Field(default=3, ge=0, le=10)
-
-    # --- Ebioro: enabled when both keys are set. The base URL has no default on purpose, so
-    # nothing ever reaches production by accident. Keys before URL: the validators read them.
-    ebioro_public_key: str | None = None  # pk_… / pk_test_…: public by design, shown in reprs
-    ebioro_secret_key: SecretStr | None = Field(default=None, validate_default=True)
-    ebioro_base_url: str | None = Field(default=None, validate_default=True)
-    ebioro_page_size: int = Field(default=100, ge=1, le=100)  # documented max of `limit`
-    ebioro_timeout_seconds: float = Field(default=10.0, gt=0)
-    ebioro_max_concurrency: int = Field(default=4, ge=1)
-    # Limits are undocumented; the provider's WooCommerce reconciler paces GETs 300 ms apart.
-    ebioro_requests_per_second: int = Field(default=3, ge=1)
-    ebioro_in_call_retries: int = Field(default=3, ge=0, le=10)
+    # --- sources: the accounts of gateways to sync (worker/accounts.py; docs/accounts.md)
+    tally_sources: str | None = None
 
     # --- sync
     sync_lookback_seconds: int = Field(default=3600, ge=0)
     sync_full_scan_interval_seconds: int = Field(default=86400, ge=60)
     sync_incremental_interval_seconds: int = Field(default=60, ge=1)
+    # A record created later than now + this never moves a high-water mark (clock skew allowed).
+    tally_future_skew_seconds: int = Field(default=86400, ge=0)
 
     # --- callbacks
     tally_public_url: str | None = None
@@ -126,7 +93,7 @@ class Settings(BaseSettings):
             raise ValueError("must start with sqlite://, postgres:// or postgresql://")
         return value
 
-    @field_validator("aurpay_base_url", "tally_public_url")
+    @field_validator("tally_public_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is None:
@@ -134,15 +101,6 @@ class Settings(BaseSettings):
         if urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).netloc:
             raise ValueError("must be an http(s) URL")
         return value.rstrip("/")
-
-    @field_validator("ebioro_secret_key")
-    @classmethod
-    def _ebioro_key_pair(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
-        public = bool(info.data.get("ebioro_public_key"))
-        secret = value is not None and bool(value.get_secret_value())
-        if public != secret:
-            raise ValueError("set both EBIORO_PUBLIC_KEY and EBIORO_SECRET_KEY, or neither")
-        return value if secret else None
 
     @field_validator("tally_alert_webhook_url", "tally_slack_webhook_url")
     @classmethod
@@ -153,29 +111,6 @@ class Settings(BaseSettings):
         parts = urlsplit(value.get_secret_value())
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("must be an http(s) URL")
-        return value
-
-    @field_validator("ebioro_base_url")
-    @classmethod
-    def _ebioro_base_url(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if not value:
-            if info.data.get("ebioro_secret_key") is not None:
-                raise ValueError(f"required when the Ebioro keys are set: {EBIORO_HOSTS}")
-            return None
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"must be an http(s) URL: {EBIORO_HOSTS}")
-        if parts.path.strip("/") or parts.query or parts.fragment:
-            raise ValueError("must be scheme://host, no path: the path is part of the signature")
-        return f"{parts.scheme}://{parts.netloc}"
-
-    @field_validator("aurpay_naive_timezone")
-    @classmethod
-    def _time_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name, e.g. UTC)") from None
         return value
 
     @field_validator("tally_currency_precision", "tally_currency_tolerance")
@@ -189,17 +124,23 @@ class Settings(BaseSettings):
             raise ValueError('must be a JSON object such as {"DOGE": 8}')
         return value
 
+    _accounts: Accounts = PrivateAttr(default_factory=lambda: Accounts(REGISTRY))
+
     # --- derived views
 
     @property
-    def aurpay_enabled(self) -> bool:
-        return self.aurpay_api_key is not None or (
-            self.aurpay_api_token is not None and self.aurpay_api_secret is not None
-        )
+    def accounts(self) -> Accounts:
+        """The gateways and the accounts ``load_settings`` read."""
+        return self._accounts
 
     @property
-    def ebioro_enabled(self) -> bool:
-        return bool(self.ebioro_public_key) and self.ebioro_secret_key is not None
+    def sources(self) -> Mapping[str, SourceConfig]:
+        """The configured sources by name, in order."""
+        return self._accounts.sources
+
+    @property
+    def inbound_policy(self) -> InboundPolicy:
+        return InboundPolicy(max_skew_seconds=self.tally_callback_max_skew_seconds)
 
     @property
     def is_postgres(self) -> bool:
@@ -215,17 +156,9 @@ class Settings(BaseSettings):
 
     def secret_values(self) -> list[str]:
         """Every configured secret, for the log redaction processor."""
-        secrets = [
-            self.aurpay_api_key,
-            self.aurpay_api_token,
-            self.aurpay_api_secret,
-            self.aurpay_callback_token,
-            self.aurpay_callback_secret,
-            self.ebioro_secret_key,
-            self.tally_alert_webhook_url,
-            self.tally_slack_webhook_url,
-        ]
+        secrets = [self.tally_alert_webhook_url, self.tally_slack_webhook_url]
         values = [s.get_secret_value() for s in secrets if s is not None]
+        values += self._accounts.secrets
         for url in (self.database_url, self.redis_url or ""):
             password = urlsplit(url).password
             if password:
@@ -233,12 +166,18 @@ class Settings(BaseSettings):
         return [v for v in values if len(v) >= 4]
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Read and validate the settings, or raise a one-line ``ConfigError`` naming the variable."""
+def load_settings(*, gateways: Registry = REGISTRY, **overrides: object) -> Settings:
+    """Read and validate the settings, or raise a one-line ``ConfigError`` naming the variable.
+
+    ``overrides`` win over the environment, by variable name in lower case: a core setting
+    (``database_url``) or an account's (``aurpay_page_size``, ``aurpay_eu_api_key``).
+    """
+    core = {k: v for k, v in overrides.items() if k in Settings.model_fields}
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        # The overrides are untyped by nature (any field's value); the model validates them.
+        settings = Settings(**core)  # type: ignore[arg-type]
     except ValidationError as exc:
-        first = exc.errors()[0]
-        name = str(first["loc"][0]).upper() if first["loc"] else "settings"
-        reason = first["msg"].removeprefix("Value error, ")
-        raise ConfigError(f"invalid setting {name}: {reason}") from None
+        raise config_error(exc) from None
+    accounts = {k: v for k, v in overrides.items() if k not in core}
+    settings._accounts = load_accounts(gateways, settings.tally_sources, accounts)
+    return settings

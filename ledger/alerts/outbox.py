@@ -10,16 +10,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, and_, select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.engine import Engine
 
 from ledger import jsonx
-from ledger.alerts.rows import EVENT, insert_ignore
+from ledger.alerts.rows import DELIVERY, EVENT, insert_ignore
 from ledger.alerts.store import Notification
-from ledger.alerts.tables import AlertDelivery
 from ledger.storage.engine import read_only
-
-DELIVERY: Table = AlertDelivery.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)

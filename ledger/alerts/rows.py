@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import RowMapping, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -18,15 +18,23 @@ from ledger import jsonx
 from ledger.alerts.state import Alert
 from ledger.alerts.suspense import Suspense
 from ledger.alerts.tables import Alert as AlertRow
-from ledger.alerts.tables import AlertEvent, ReconcileCursor, ReconcileLink, ReconcileWait
+from ledger.alerts.tables import (
+    AlertDelivery,
+    AlertEvent,
+    ReconcileCursor,
+    ReconcileLink,
+    ReconcileWait,
+)
 from ledger.money import fmt
 from ledger.reconcile.rules import Finding
+from ledger.storage.tables import table_of
 
-ALERT: Table = AlertRow.__table__  # type: ignore[attr-defined]
-EVENT: Table = AlertEvent.__table__  # type: ignore[attr-defined]
-CURSOR: Table = ReconcileCursor.__table__  # type: ignore[attr-defined]
-LINK: Table = ReconcileLink.__table__  # type: ignore[attr-defined]
-WAIT: Table = ReconcileWait.__table__  # type: ignore[attr-defined]
+ALERT = table_of(AlertRow)
+EVENT = table_of(AlertEvent)
+DELIVERY = table_of(AlertDelivery)
+CURSOR = table_of(ReconcileCursor)
+LINK = table_of(ReconcileLink)
+WAIT = table_of(ReconcileWait)
 AMOUNTS = ("expected", "actual", "difference", "tolerance")
 MAX_IN = 500  # values per IN (...) list, well under SQLite's variable limit
 _FIELDS = tuple(f.name for f in dataclasses.fields(Alert))
@@ -45,7 +53,7 @@ def insert_ignore(conn: Connection, table: Table, rows: Sequence[Mapping[str, An
         conn.execute(dialect.insert(table).on_conflict_do_nothing(), list(rows))
 
 
-def to_alert(row: Mapping[str, Any]) -> Alert:
+def to_alert(row: RowMapping | Mapping[str, Any]) -> Alert:
     values = {name: row["check_name" if name == "check" else name] for name in _FIELDS}
     for name in AMOUNTS:
         values[name] = Decimal(values[name])

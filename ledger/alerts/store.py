@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -153,6 +153,16 @@ class AlertStore:
         stmt = select(ALERT).where(ALERT.c.status.in_(list(statuses))).order_by(ALERT.c.id)
         with self._reader.connect() as conn:
             return [to_alert(row) for row in conn.execute(stmt).mappings()]
+
+    def live_counts(self) -> dict[tuple[str, str], int]:
+        """(rule, status) → how many alerts are open or acknowledged."""
+        stmt = (
+            select(ALERT.c.rule, ALERT.c.status, func.count())
+            .where(ALERT.c.status.in_((OPEN, ACKNOWLEDGED)))
+            .group_by(ALERT.c.rule, ALERT.c.status)
+        )
+        with self._reader.connect() as conn:
+            return {(rule, status): int(n) for rule, status, n in conn.execute(stmt)}
 
     def get(self, alert_id: int) -> Alert:
         with self._reader.connect() as conn:

@@ -8,15 +8,10 @@ never edit: a changed version reverses the effective entry and posts the new one
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 
-from ledger.journal.postings import (
-    Derived,
-    UnpostableSnapshot,
-    deriver_for,
-    register_deriver,
-)
+from ledger.journal.postings import Derived, DeriverTable, UnpostableSnapshot, deriver_for
 from ledger.model import JournalEntry, Posting, Snapshot
 from ledger.money import exact_arithmetic, fmt
 from ledger.precision import PrecisionTable
@@ -24,14 +19,18 @@ from ledger.timeparse import as_utc
 
 __all__ = [
     "Derived",
+    "DeriverTable",
     "UnbalancedEntry",
     "UnpostableSnapshot",
     "balances",
     "check_balanced",
     "entry_key",
+    "journal_planner",
     "plan_entries",
-    "register_deriver",
 ]
+
+# What the store calls for each new snapshot: (snapshot, effective entry, precision) → entries.
+JournalPlanner = Callable[[Snapshot, JournalEntry | None, PrecisionTable], list[JournalEntry]]
 
 
 class UnbalancedEntry(ValueError):
@@ -44,22 +43,38 @@ def entry_key(snapshot: Snapshot) -> str:
 
 
 def plan_entries(
-    snapshot: Snapshot, effective: JournalEntry | None, precision: PrecisionTable
+    snapshot: Snapshot,
+    effective: JournalEntry | None,
+    precision: PrecisionTable,
+    derivers: DeriverTable,
 ) -> list[JournalEntry]:
     """The entries to append for ``snapshot``, given the object's currently effective entry.
 
     Same postings as ``effective`` → nothing. Otherwise a reversal of ``effective`` (if any),
-    then the new entry (if this version posts anything). Raises ``UnpostableSnapshot`` when the
-    payload cannot be derived and ``UnbalancedEntry`` if a deriver ever broke the balance.
+    then the new entry (if this version posts anything). Raises ``UnpostableSnapshot`` when
+    ``derivers`` has none for (source, kind) or the payload cannot be derived, and
+    ``UnbalancedEntry`` if a deriver ever broke the balance.
     """
+    deriver = deriver_for(derivers, snapshot.source, snapshot.kind)
     with exact_arithmetic():
-        return _plan(snapshot, effective, precision)
+        return _plan(snapshot, effective, deriver(snapshot, precision))
+
+
+def journal_planner(derivers: DeriverTable) -> JournalPlanner:
+    """``plan_entries`` bound to ``derivers``: the planner a ``LedgerStore`` appends with."""
+    table = dict(derivers)  # a snapshot of the table: later edits to the caller's copy don't leak
+
+    def planner(
+        snapshot: Snapshot, effective: JournalEntry | None, precision: PrecisionTable
+    ) -> list[JournalEntry]:
+        return plan_entries(snapshot, effective, precision, table)
+
+    return planner
 
 
 def _plan(
-    snapshot: Snapshot, effective: JournalEntry | None, precision: PrecisionTable
+    snapshot: Snapshot, effective: JournalEntry | None, derived: Derived | None
 ) -> list[JournalEntry]:
-    derived = deriver_for(snapshot.source, snapshot.kind)(snapshot, precision)
     desired = derived.postings if derived is not None else ()
     current = effective.postings if effective is not None else ()
     if _same_postings(desired, current):

@@ -1,4 +1,4 @@
-"""Opening the ledger database: engines (SQLite pragmas, PostgreSQL pool), migrations, schema check.
+"""Engines (SQLite pragmas, PostgreSQL pool), migrations and the schema check, below the store.
 
 SQLite runs in WAL mode with a busy timeout, foreign keys on, and every transaction started
 with ``BEGIN IMMEDIATE`` (the write lock up front, so two appenders queue instead of failing
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -20,10 +20,6 @@ from sqlalchemy import create_engine, event, exc
 from sqlalchemy.engine import Connection, Engine
 
 from ledger.errors import DatabaseUnavailable, SchemaNotReady
-from ledger.precision import PrecisionTable
-
-if TYPE_CHECKING:
-    from ledger.storage.store import LedgerStore, Planner
 
 MIGRATIONS = Path(__file__).parents[1] / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -123,24 +119,3 @@ def check_schema(engine: Engine) -> str:
     raise SchemaNotReady(
         f"database schema is behind (rev {current or 'none'}, need {need}): run `tally db upgrade`"
     )
-
-
-def open_ledger(
-    url: str,
-    precision: PrecisionTable,
-    *,
-    auto_upgrade: bool = False,
-    planner: Planner | None = None,
-) -> LedgerStore:
-    """An engine plus a ``LedgerStore`` on it, after making sure the schema is current."""
-    from ledger.storage.store import LedgerStore
-
-    engine = make_engine(url)
-    try:
-        if auto_upgrade:
-            upgrade(engine)
-        check_schema(engine)
-    except BaseException:
-        engine.dispose()
-        raise
-    return LedgerStore(engine, precision, planner=planner)

@@ -9,12 +9,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import Select, String, bindparam, select
 from sqlalchemy.engine import Connection
 
 from ledger.model import JournalEntry
 from ledger.storage.batch import Latest, ObjectKey
 from ledger.storage.reads import POSTING_COLUMNS, J, P, S, listed, one_of, to_entry
+from ledger.storage.tables import JOURNAL
 
 
 def _by_group(objects: Iterable[ObjectKey]) -> dict[tuple[str, str], list[str]]:
@@ -27,7 +28,7 @@ def _by_group(objects: Iterable[ObjectKey]) -> dict[tuple[str, str], list[str]]:
 @lru_cache(maxsize=4)
 def _statements(dialect: str) -> dict[str, Select[Any]]:
     """Built once per dialect: these run on every append, under the head lock."""
-    source, kind = bindparam("source"), bindparam("kind")
+    source, kind = bindparam("source", type_=String()), bindparam("kind", type_=String())
     return {
         "latest": select(S.external_id, S.version, S.content_hash).where(
             one_of(dialect, S.external_id, "ids"), S.source == source, S.kind == kind
@@ -35,7 +36,7 @@ def _statements(dialect: str) -> dict[str, Select[Any]]:
         "entry_seqs": select(J.external_id, J.seq).where(
             one_of(dialect, J.external_id, "ids"), J.source == source, J.object_kind == kind
         ),
-        "entries": select(J).where(one_of(dialect, J.seq, "seqs")),
+        "entries": select(JOURNAL).where(one_of(dialect, J.seq, "seqs")),
         "postings": select(P.journal_seq, *POSTING_COLUMNS)
         .where(one_of(dialect, P.journal_seq, "seqs"))
         .order_by(P.journal_seq, P.idx),

@@ -19,15 +19,12 @@ from sqlalchemy.engine import Engine, Row
 from ledger import jsonx
 from ledger.errors import ChainBroken
 from ledger.model import JournalEntry, Posting, Snapshot
-from ledger.storage.tables import LedgerJournal, LedgerPosting, LedgerSnapshot
+from ledger.storage.tables import JOURNAL, POSTING, SNAPSHOT
 
-SNAPSHOT_TABLE = LedgerSnapshot.__table__  # type: ignore[attr-defined]
-JOURNAL_TABLE = LedgerJournal.__table__  # type: ignore[attr-defined]
-POSTING_TABLE = LedgerPosting.__table__  # type: ignore[attr-defined]
-S, J, P = SNAPSHOT_TABLE.c, JOURNAL_TABLE.c, POSTING_TABLE.c
+S, J, P = SNAPSHOT.c, JOURNAL.c, POSTING.c
 
 
-def one_of(dialect: str, column: Any, name: str) -> ColumnElement[bool]:
+def one_of(dialect: str, column: ColumnElement[Any], name: str) -> ColumnElement[bool]:
     """``column IN (:name)`` with the whole list in ONE bind parameter (bind ``listed(...)``):
     ``= ANY(:array)`` on PostgreSQL, ``IN (SELECT value FROM json_each(:json))`` on SQLite.
 
@@ -35,9 +32,9 @@ def one_of(dialect: str, column: Any, name: str) -> ColumnElement[bool]:
     it has no per-value parameters to render or to run into SQLite's variable limit.
     """
     if dialect == "postgresql":
-        return column == any_(bindparam(name, type_=ARRAY(column.type)))  # type: ignore[no-any-return]
+        return column == any_(bindparam(name, type_=ARRAY(column.type)))
     values = func.json_each(bindparam(name, type_=String())).table_valued("value")
-    return column.in_(select(values.c.value))  # type: ignore[no-any-return]
+    return column.in_(select(values.c.value))
 
 
 def listed(dialect: str, values: Iterable[str | int]) -> Any:
@@ -152,7 +149,7 @@ POSTING_COLUMNS = (P.idx, P.account, P.currency, P.amount)
 
 def latest_rows(source: str, kind: str) -> Select[Any]:
     """Snapshot rows that have no later version: the latest of each object."""
-    newer = SNAPSHOT_TABLE.alias("newer")
+    newer = SNAPSHOT.alias("newer")
     return select(*SNAPSHOT_COLUMNS).where(
         S.source == source,
         S.kind == kind,
@@ -162,4 +159,16 @@ def latest_rows(source: str, kind: str) -> Select[Any]:
             newer.c.external_id == S.external_id,
             newer.c.version > S.version,
         ),
+    )
+
+
+def stored_later(kind: str) -> ColumnElement[bool]:
+    """An object of ``kind`` with the outer snapshot row's source and external id was stored
+    after that row (an index lookup on the object's versions)."""
+    later = SNAPSHOT.alias("later")
+    return exists().where(
+        later.c.external_id == S.external_id,
+        later.c.source == S.source,
+        later.c.kind == kind,
+        later.c.seq > S.seq,
     )

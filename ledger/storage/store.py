@@ -4,8 +4,8 @@ There is no update or delete API. ``append`` hashes payloads before taking the c
 (PostgreSQL ``SELECT … FOR UPDATE``, SQLite ``BEGIN IMMEDIATE``), then inside it reads what it
 must (latest versions, effective entries, known keys) in a few batched queries, lays the rows
 out with ``ledger.storage.batch.layout`` and writes them with executemany. Unique constraints
-refuse a
-duplicate version or key even if the lock were bypassed; any failure rolls everything back.
+refuse a duplicate version or key even if the lock were bypassed; any failure rolls everything
+back. Refused records go to the quarantine (``ledger.storage.quarantine``) in the same transaction.
 """
 
 from __future__ import annotations
@@ -16,23 +16,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 
 from ledger import chain, jsonx
 from ledger.errors import LedgerError
+from ledger.journal.postings import DeriverTable
 from ledger.model import JournalEntry, RawRecord, Rejected, Snapshot
 from ledger.precision import PrecisionTable
 from ledger.storage import lookups, reads
 from ledger.storage.batch import Layout, Planner, Prepared, layout, prepare
 from ledger.storage.engine import read_only
+from ledger.storage.quarantine import insert_new, iter_quarantined, quarantine_row, raw_text
 from ledger.storage.reads import J, P, S
-from ledger.storage.tables import LedgerHead, SyncQuarantine
+from ledger.storage.tables import HEAD, JOURNAL, POSTING, QUARANTINE, SNAPSHOT
 
-HEAD = LedgerHead.__table__  # type: ignore[attr-defined]
 H = HEAD.c
-QUARANTINE = SyncQuarantine.__table__  # type: ignore[attr-defined]
 READ_HEAD = select(H.seq, H.hash).where(H.id == 1)
 LOCK_HEAD = READ_HEAD.with_for_update()
 MOVE_HEAD = (
@@ -57,72 +55,26 @@ class AppendResult:
     unchanged: int
 
 
-def _raw_text(raw: Any) -> str:
-    if isinstance(raw, str):
-        return raw
-    if isinstance(raw, bytes):
-        return raw.decode("utf-8", errors="replace")
-    try:
-        return jsonx.dumps(raw)
-    except (TypeError, ValueError):
-        return repr(raw)
-
-
-def quarantine_fingerprint(
-    source: str, kind: str, external_id: str | None, reason: str, raw: str
-) -> str:
-    """The natural key of a quarantine row: the same bad record is kept once, not per run."""
-    return chain.content_hash([source, kind, external_id, reason, raw])
-
-
-def _quarantine_row(
-    source: str,
-    kind: str,
-    external_id: str | None,
-    reason: str,
-    raw: str,
-    run_id: str | None,
-    created_at: datetime,
-) -> dict[str, Any]:
-    return {
-        "fingerprint": quarantine_fingerprint(source, kind, external_id, reason, raw),
-        "source": source,
-        "kind": kind,
-        "external_id": external_id,
-        "reason": reason,
-        "raw": raw,
-        "run_id": run_id,
-        "created_at": created_at,
-    }
-
-
-def _quarantine(conn: Connection, rows: list[dict[str, Any]]) -> int:
-    """Insert the rows not quarantined before; return how many were new."""
-    dialect = conn.dialect.name
-    column = QUARANTINE.c.fingerprint
-    wanted = reads.listed(dialect, [row["fingerprint"] for row in rows])
-    stmt = select(column).where(reads.one_of(dialect, column, "wanted"))
-    known = set(conn.execute(stmt, {"wanted": wanted}).scalars())
-    fresh = list({r["fingerprint"]: r for r in rows if r["fingerprint"] not in known}.values())
-    if fresh:
-        # a concurrent quarantine-only append (no head lock) may insert the same row first
-        dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-        conn.execute(dialect_insert(QUARANTINE).on_conflict_do_nothing(), fresh)
-    return len(fresh)
-
-
 class LedgerStore:
-    """The ledger on one engine. ``planner`` derives journal entries from a new snapshot
-    (default ``ledger.journal.derive.plan_entries``); appends never update or delete a ledger
-    row."""
+    """The ledger on one engine; appends never update or delete a ledger row. ``planner``
+    derives journal entries from a new snapshot: by default the journal with ``derivers``, the
+    gateways' (source, kind) → deriver table (none: fine for reading; every new snapshot's
+    journal is then unpostable and quarantined)."""
 
     def __init__(
-        self, engine: Engine, precision: PrecisionTable, planner: Planner | None = None
+        self,
+        engine: Engine,
+        precision: PrecisionTable,
+        planner: Planner | None = None,
+        *,
+        derivers: DeriverTable | None = None,
     ) -> None:
         if planner is None:
-            from ledger.journal.derive import plan_entries  # the real derivation, by default
+            from ledger.journal.derive import journal_planner  # the real derivation, by default
 
-            planner = plan_entries
+            planner = journal_planner(derivers or {})
+        elif derivers is not None:
+            raise ValueError("pass a planner or derivers, not both")
         self.engine = engine
         self.precision = precision
         self._planner = planner
@@ -145,8 +97,8 @@ class LedgerStore:
         observed_at = observed_at.astimezone(UTC)
         prepared = [prepare(record) for record in records]
         quarantine = [
-            _quarantine_row(
-                r.source, r.kind, r.external_id, r.reason, _raw_text(r.raw), run_id, observed_at
+            quarantine_row(
+                r.source, r.kind, r.external_id, r.reason, raw_text(r.raw), run_id, observed_at
             )
             for r in rejected
         ]
@@ -158,7 +110,7 @@ class LedgerStore:
                 laid = self._lay_out(conn, prepared, observed_at)
                 self._write(conn, laid)
                 quarantine += [
-                    _quarantine_row(
+                    quarantine_row(
                         s.source,
                         s.kind,
                         s.external_id,
@@ -169,7 +121,7 @@ class LedgerStore:
                     )
                     for s, reason in laid.unpostable
                 ]
-            quarantined = _quarantine(conn, quarantine) if quarantine else 0
+            quarantined = insert_new(conn, quarantine) if quarantine else 0
         return AppendResult(tuple(laid.snapshots), len(laid.journal), quarantined, laid.unchanged)
 
     def _lay_out(self, conn: Connection, prepared: list[Prepared], observed_at: datetime) -> Layout:
@@ -205,12 +157,12 @@ class LedgerStore:
     def _write(self, conn: Connection, laid: Layout) -> None:
         if not laid.snapshots:
             return
-        conn.execute(insert(reads.SNAPSHOT_TABLE), laid.snapshot_rows())
+        conn.execute(insert(SNAPSHOT), laid.snapshot_rows())
         if laid.journal:
-            conn.execute(insert(reads.JOURNAL_TABLE), laid.journal_rows())
+            conn.execute(insert(JOURNAL), laid.journal_rows())
             postings = laid.posting_rows()
             if postings:
-                conn.execute(insert(reads.POSTING_TABLE), postings)
+                conn.execute(insert(POSTING), postings)
         moved = conn.execute(
             MOVE_HEAD, {"old_seq": laid.base[0], "new_seq": laid.head[0], "new_hash": laid.head[1]}
         )
@@ -264,6 +216,30 @@ class LedgerStore:
                 return
             last = rows[-1].external_id
 
+    def iter_latest_since(
+        self,
+        source: str,
+        kind: str,
+        since_seq: int = 0,
+        *,
+        containing: str | None = None,
+        without_later: str | None = None,
+        batch: int = 1000,
+    ) -> Iterator[Snapshot]:
+        """The latest version of each object of ``kind`` stored after ``since_seq``, in seq order.
+
+        ``containing`` keeps payloads whose stored text contains it (a cheap pre-filter: the
+        caller still reads the parsed payload). ``without_later`` leaves out objects for which
+        an object of that kind with the same external id was stored after this version.
+        """
+        stmt = reads.latest_rows(source, kind)
+        if containing is not None:
+            stmt = stmt.where(S.payload.contains(containing, autoescape=True))
+        if without_later is not None:
+            stmt = stmt.where(~reads.stored_later(without_later))
+        for row in reads.keyset(self._reader, stmt, S.seq, since_seq, batch):
+            yield reads.to_snapshot(row)
+
     def iter_snapshots(
         self,
         since_seq: int = 0,
@@ -284,9 +260,15 @@ class LedgerStore:
         self, since_seq: int = 0, *, until: datetime | None = None, batch: int = 1000
     ) -> Iterator[JournalEntry]:
         """Journal entries in seq order with postings; ``until`` keeps those dated <= it."""
-        stmt = select(J)
+        stmt = select(JOURNAL)
         if until is not None:
             stmt = stmt.where(J.date <= until)
         rows = reads.keyset(self._reader, stmt, J.seq, since_seq, batch)
         for row, postings in reads.with_postings(self._reader, rows, reads.POSTING_COLUMNS, batch):
             yield reads.to_entry(row, postings)
+
+    def iter_quarantined(
+        self, source: str | None = None, batch: int = 500
+    ) -> Iterator[dict[str, Any]]:
+        """Every quarantined record (of ``source``) as its row, oldest first."""
+        return iter_quarantined(self._reader, source, batch)

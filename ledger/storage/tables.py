@@ -1,10 +1,10 @@
-"""The database tables: the immutable ledger (``ledger_*``) and mutable sync state (``sync_*``).
+"""The ledger's own tables: the immutable ledger (``ledger_*``), its head, and the quarantine.
 
 Ledger tables are append-only (triggers refuse UPDATE/DELETE/TRUNCATE, see
-``ledger.storage.triggers``);
-``ledger_head`` is the one mutable ledger row, the chain head. ``sync_*`` tables are ordinary
-bookkeeping for the sync loop and hold nothing finance relies on. Migrations own the schema;
-these classes describe it for queries and for the migration parity test.
+``ledger.storage.triggers``); ``ledger_head`` is the one mutable ledger row, the chain head;
+``sync_quarantine`` keeps the records an append refused. Only ``ledger.storage`` reads and
+writes them. Migrations own the schema; these classes describe it for queries and for the
+migration parity test, and ``table_of`` gives each a typed Core ``Table`` handle.
 """
 
 from __future__ import annotations
@@ -19,8 +19,10 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
+    inspect,
 )
 from sqlmodel import Field, SQLModel
 
@@ -29,6 +31,14 @@ from ledger.storage.types import Money, UTCDateTime
 # INTEGER on SQLite so the key is the rowid; BIGINT on PostgreSQL.
 SEQ = BigInteger().with_variant(Integer(), "sqlite")
 HASH = String(64)
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core ``Table`` a table model maps, typed (SQLModel leaves ``__table__`` untyped)."""
+    table = inspect(model).local_table
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} does not map a table")
+    return table
 
 
 class LedgerSnapshot(SQLModel, table=True):
@@ -101,20 +111,6 @@ class LedgerHead(SQLModel, table=True):
     hash: str = Field(sa_type=HASH)
 
 
-class SyncCursor(SQLModel, table=True):
-    """Where each feed of each source stands."""
-
-    __tablename__ = "sync_cursor"
-
-    source: str = Field(sa_type=String(32), primary_key=True)
-    feed: str = Field(sa_type=String(64), primary_key=True)
-    high_water: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    last_full_scan_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    last_success_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    last_error: str | None = Field(default=None, sa_type=Text)
-    updated_at: datetime = Field(sa_type=UTCDateTime)
-
-
 class SyncQuarantine(SQLModel, table=True):
     """A record that failed validation, kept with its reason and raw JSON."""
 
@@ -123,7 +119,7 @@ class SyncQuarantine(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     # sha256 of [source, kind, external_id, reason, raw]: the same bad record seen by every
-    # re-sync is quarantined once (see ledger.storage.store.quarantine_fingerprint)
+    # re-sync is quarantined once (see ledger.storage.quarantine)
     fingerprint: str = Field(sa_type=HASH)
     source: str = Field(sa_type=String(32))
     kind: str = Field(sa_type=String(32))
@@ -134,30 +130,11 @@ class SyncQuarantine(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime)
 
 
-class SyncLease(SQLModel, table=True):
-    """A named lease (e.g. the scheduler's leadership) held until ``expires_at``."""
+SNAPSHOT = table_of(LedgerSnapshot)
+JOURNAL = table_of(LedgerJournal)
+POSTING = table_of(LedgerPosting)
+HEAD = table_of(LedgerHead)
+QUARANTINE = table_of(SyncQuarantine)
 
-    __tablename__ = "sync_lease"
-
-    name: str = Field(sa_type=String(64), primary_key=True)
-    holder: str = Field(sa_type=String(200))
-    expires_at: datetime = Field(sa_type=UTCDateTime)
-
-
-class SyncTick(SQLModel, table=True):
-    """One scheduled run of a job; the primary key makes each tick fire once."""
-
-    __tablename__ = "sync_tick"
-
-    job: str = Field(sa_type=String(64), primary_key=True)
-    # floor(epoch seconds / interval): the slot number of the job's schedule
-    tick: int = Field(
-        sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False}
-    )
-    status: str = Field(sa_type=String(32))
-    created_at: datetime = Field(sa_type=UTCDateTime)
-
-
-LEDGER_TABLES = ("ledger_snapshot", "ledger_journal", "ledger_posting")
-SYNC_TABLES = ("sync_cursor", "sync_quarantine", "sync_lease", "sync_tick")
-ALL_TABLES = (*LEDGER_TABLES, "ledger_head", *SYNC_TABLES)
+LEDGER_TABLES = ("ledger_snapshot", "ledger_journal", "ledger_posting")  # append-only
+TABLES = (*LEDGER_TABLES, "ledger_head", "sync_quarantine")

@@ -102,4 +102,5 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if isinstance(value, str):
             return datetime.fromisoformat(value).astimezone(UTC)
-        return value.astimezone(UTC)  # type: ignore[no-any-return]
+        moment: datetime = value  # not text, so the driver's DateTime(timezone=True) value
+        return moment.astimezone(UTC)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import String, select, type_coerce
+from sqlalchemy import RowMapping, String, select, type_coerce
 
 from ledger import chain, jsonx
 from ledger.errors import ChainBroken
@@ -23,7 +23,9 @@ from ledger.storage.engine import read_only
 from ledger.storage.reads import J, P, S
 from ledger.storage.store import LedgerStore
 
-Row = Mapping[str, Any]
+# A stored row by column name: a plain mapping (tests) or SQLAlchemy's RowMapping, whose
+# key type also admits column objects (Mapping is invariant in its key type).
+Row = RowMapping | Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -38,10 +40,31 @@ class VerifyReport:
     def ok(self) -> bool:
         return self.broken_at is None
 
+    @property
+    def head(self) -> str:
+        """The head as ``SEQ:HASH``: the form to publish, and to pass to ``--expect-head``."""
+        return format_head(self.head_seq, self.head_hash)
+
     def message(self) -> str:
         if self.ok:
-            return f"ledger intact: {self.entries} entries, head {self.head_seq} {self.head_hash}"
+            return f"ledger intact: {self.entries} entries, head {self.head}"
         return f"chain broken at seq {self.broken_at}: {self.problem}"
+
+
+def format_head(seq: int, entry_hash: str) -> str:
+    return f"{seq}:{entry_hash}"
+
+
+def parse_head(text: str) -> tuple[int, str]:
+    """``SEQ:HASH`` → (seq, hash); ``ValueError`` naming the expected form otherwise."""
+    seq, _, entry_hash = text.strip().partition(":")
+    if not seq.isascii() or not seq.isdigit() or len(entry_hash) != 64 or not _is_hex(entry_hash):
+        raise ValueError(f"expected SEQ:HASH (a seq and a 64-digit hex entry hash), got {text!r}")
+    return int(seq), entry_hash
+
+
+def _is_hex(text: str) -> bool:
+    return all(c in "0123456789abcdef" for c in text)
 
 
 def _moment(value: Any) -> datetime:
@@ -93,8 +116,13 @@ def check_chain(
     snapshots: Iterable[Row],
     journal: Iterable[tuple[Row, Sequence[Row]]],
     head: tuple[int, str],
+    expect: tuple[int, str] | None = None,
 ) -> VerifyReport:
-    """Walk both streams merged by seq; report the first broken link, or the intact head."""
+    """Walk both streams merged by seq; report the first broken link, or the intact head.
+
+    ``expect`` is a head published earlier: the chain must still hold that row with that hash,
+    which no rewrite of the tail (rows deleted, head row moved back) can fake.
+    """
     items: Iterator[tuple[int, Row, Sequence[Row] | None]] = heapq.merge(
         ((row["seq"], row, None) for row in snapshots),
         ((row["seq"], row, postings) for row, postings in journal),
@@ -116,14 +144,25 @@ def check_chain(
             return VerifyReport(count, head[0], head[1], broken.seq, broken.problem)
         except (ValueError, ArithmeticError, TypeError) as exc:
             return VerifyReport(count, head[0], head[1], seq, f"unreadable row ({exc})")
+        if expect is not None and seq == expect[0] and row["entry_hash"] != expect[1]:
+            problem = f"the expected head {format_head(*expect)} is not in the ledger (rewritten)"
+            return VerifyReport(count, head[0], head[1], seq, problem)
         expected, prev, count = seq + 1, row["entry_hash"], count + 1
     if head != (expected - 1, prev):
         problem = f"head row says seq {head[0]} {head[1]}, chain ends at seq {expected - 1} {prev}"
         return VerifyReport(count, head[0], head[1], head[0], problem)
+    if expect is not None and expect[0] >= expected:
+        problem = (
+            f"the expected head {format_head(*expect)} is not in the ledger: the chain ends at "
+            f"seq {expected - 1} (its tail was removed)"
+        )
+        return VerifyReport(count, head[0], head[1], expect[0], problem)
     return VerifyReport(count, head[0], head[1])
 
 
-def verify_store(store: LedgerStore, *, batch: int = 1000) -> VerifyReport:
+def verify_store(
+    store: LedgerStore, *, batch: int = 1000, expect: tuple[int, str] | None = None
+) -> VerifyReport:
     """Stream the whole ledger from ``store``'s database through ``check_chain``."""
     engine = read_only(store.engine)
     as_stored = {S.observed_at.name: type_coerce(S.observed_at, String)}
@@ -142,4 +181,4 @@ def verify_store(store: LedgerStore, *, batch: int = 1000) -> VerifyReport:
         (row._mapping, [p._mapping for p in postings])
         for row, postings in reads.with_postings(engine, journal_rows, posting_columns, batch)
     )
-    return check_chain(snapshots, journal, head)
+    return check_chain(snapshots, journal, head, expect)

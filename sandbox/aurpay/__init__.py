@@ -1,4 +1,4 @@
-"""A local Aurpay over real HTTP, faithful to shared/docs/aurpay-api.md, for tests, demo and
+"""A local Aurpay over real HTTP, faithful to docs/gateways/aurpay.md, for tests, demo and
 benchmarks.
 
 ``start_sandbox(SandboxConfig(...))`` serves a deterministic world built from a seed; the world
@@ -14,7 +14,8 @@ from sandbox.aurpay.model import (
     SandboxCredentials,
 )
 from sandbox.aurpay.server import RunningSandbox, start_sandbox
-from sandbox.aurpay.world import Conflict, SandboxError, UnknownOrder, World
+from sandbox.aurpay.world import UnknownOrder, World
+from sandbox.kit.errors import Conflict, SandboxError
 from sandbox.kit.faults import FaultRates, InvalidRecord
 
 __all__ = [

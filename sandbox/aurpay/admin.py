@@ -7,6 +7,8 @@ Answers use the Aurpay envelope (``data`` holds the result; errors carry ``resul
                                             expected_mismatches, dust_cases, invalid_records,
                                             deliveries, faults and callbacks
 ``POST /_admin/orders``  {"count": n}       add n orders newer than all others → {order_ids}
+``POST /_admin/orders/raw`` {"order": any}  list any JSON value verbatim in the orders feed, at
+                                            its create_time (else as the newest) → {listed: n}
 ``POST /_admin/orders/{id}/pay``            pay an unpaid order → the order; body optional:
   {"mismatch": false|true|"order"|...}      plant a mismatch (true = "transaction")
 ``POST /_admin/orders/{id}/refund``         refund a paid order (REFUNDED, update_time moves,
@@ -49,6 +51,11 @@ def _route(world: World, method: str, route: tuple[str, ...], body: Mapping[str,
             return ok(world.truth())
         case "POST", ("orders",):
             return ok({"order_ids": world.add_orders(body.get("count", 1))})
+        case "POST", ("orders", "raw"):
+            if "order" not in body:
+                return fail(400, 'the body must be {"order": <the list item, verbatim>}')
+            world.add_raw_order(body["order"])
+            return ok({"listed": len(world.raw_orders())})
         case "POST", ("orders", order_id, "pay"):
             return ok(world.pay(order_id, body.get("mismatch", False)))
         case "POST", ("orders", order_id, "refund"):

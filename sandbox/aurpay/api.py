@@ -21,7 +21,8 @@ from functools import partial
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from sandbox.aurpay.world import SandboxError, World
+from sandbox.aurpay.world import World
+from sandbox.kit.errors import SandboxError
 from sandbox.kit.http import Reply
 
 DEFAULT_PAGE_SIZE = 10

@@ -1,4 +1,5 @@
-"""Calls the merchant back when an order is paid or refunded, the way Aurpay does (docs §4).
+"""Calls the merchant back when an order is paid or refunded, the way Aurpay does
+(docs/gateways/aurpay.md (A-CB-2, A-CB-3, A-CB-4, A-CB-5)).
 
 GET by default, with the order id added as query parameter ``order_id`` (what Aurpay puts on a
 GET callback is not documented); POST with the order object as JSON body when the target says

@@ -3,7 +3,7 @@
 Pure: every value comes from the ``random.Random`` passed in and from timestamps the caller
 gives (a fixed epoch plus minutes), never from the wall clock or the global random. Amounts are
 ``Decimal``; orders and transactions carry them as strings, refund-infos as ``Decimal`` (written
-as JSON numbers), exactly like the fixtures in shared/fixtures/aurpay/.
+as JSON numbers), exactly like the fixtures in tests/fixtures/aurpay/.
 """
 
 from __future__ import annotations

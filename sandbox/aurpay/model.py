@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sandbox.kit.config import SandboxSettings
-from worker.config import (
+from worker.gateways.aurpay.settings import (
     SANDBOX_API_KEY,
     SANDBOX_API_SECRET,
     SANDBOX_API_TOKEN,

@@ -31,6 +31,7 @@ from sandbox.aurpay.model import (
     Delivery,
     SandboxConfig,
 )
+from sandbox.aurpay.truth import Difference  # by name: World.truth() hides the module
 from sandbox.kit.errors import Conflict, NotFound, SandboxError
 from sandbox.kit.faults import InvalidRecord
 from sandbox.kit.http import is_http_url
@@ -58,6 +59,7 @@ class World(WorldBase[Delivery]):
         self._refunds: dict[str, dict[str, Any]] = {}
         self._listed: dict[str, list[Row]] = {"orders": [], "transactions": []}
         self._invalid: list[InvalidRecord] = []
+        self._raw: list[Any] = []  # list items added verbatim through the admin API
         self._sorted: dict[str, list[dict[str, Any]]] = {}
         self._callback: CallbackTarget | None = None
         self._clock = EPOCH
@@ -100,6 +102,7 @@ class World(WorldBase[Delivery]):
                 "expected_mismatches": sorted(self.expected_mismatches()),
                 "dust_cases": sorted(self.dust_cases()),
                 "invalid_records": [asdict(r) for r in self._invalid],
+                "raw_orders": deepcopy(self._raw),
                 "deliveries": [asdict(d) for d in self._deliveries.items()],
                 "faults": self._faults.as_json(),
                 "callbacks": asdict(self._callback) if self._callback else None,
@@ -119,6 +122,10 @@ class World(WorldBase[Delivery]):
         with self._lock:
             return deepcopy(self._invalid)
 
+    def raw_orders(self) -> list[Any]:
+        with self._lock:
+            return deepcopy(self._raw)
+
     # --- changes (the admin API)
 
     def add_orders(self, count: int) -> list[str]:
@@ -127,6 +134,22 @@ class World(WorldBase[Delivery]):
             raise SandboxError("count must be an integer between 1 and 10000")
         with self._lock:
             return [self._create(self._tick()) for _ in range(count)]
+
+    def add_raw_order(self, item: Any) -> None:
+        """List ``item`` in the orders feed exactly as given, whatever it holds (a hostile
+        record for a test): at its ``create_time`` when that is a string, else as the newest.
+        It is no order of the world: it never changes, is never paid and is in no truth but
+        the listing (``truth()["orders"]``) and ``raw_orders``."""
+        with self._lock:
+            fields = item if isinstance(item, dict) else {}
+            when, order_id = fields.get("create_time"), fields.get("order_id")
+            key = (
+                when if isinstance(when, str) else ts(self._tick()),
+                order_id if isinstance(order_id, str) else "",
+                len(self._raw) + 1,
+            )
+            self._add_row("orders", key, deepcopy(item))
+            self._raw.append(deepcopy(item))
 
     def pay(self, order_id: str, mismatch: bool | str = False) -> dict[str, Any]:
         """Pay an unpaid order (status SUCCESS, transaction appears); ``mismatch``: True (=
@@ -258,7 +281,7 @@ class World(WorldBase[Delivery]):
         self._clock += timedelta(minutes=1)
         return self._clock
 
-    def _differences(self) -> list[truth.Difference]:
+    def _differences(self) -> list[Difference]:
         return list(
             truth.differences(self._orders.values(), self._txs.values(), self._refunds.values())
         )

@@ -1,32 +1,73 @@
-"""``tally demo``: both sandboxes on free ports, a full sync and reconciliation, a short report."""
+"""``tally demo``: every gateway's sandbox on a free port, a full sync and reconciliation of each
+gateway's default source against it, and a short report."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 import tempfile
-from contextlib import ExitStack
+from collections.abc import Callable
+from contextlib import AbstractContextManager, ExitStack
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ledger.alerts.store import AlertStore
+from sandbox.aurpay import SandboxConfig
+from sandbox.aurpay import start_sandbox as start_aurpay
+from sandbox.ebioro import EbioroSandboxConfig
+from sandbox.ebioro import start_sandbox as start_ebioro
 from sandbox.report import report
+from worker.accounts import env_prefix
+from worker.app.commands import Subparsers
 from worker.app.commands.alerts import render_table
 from worker.app.session import worker_session
-from worker.config import (
-    SANDBOX_API_KEY,
-    SANDBOX_EBIORO_PUBLIC_KEY,
-    SANDBOX_EBIORO_SECRET_KEY,
-    Settings,
-    load_settings,
-)
+from worker.config import Settings, load_settings
+from worker.gateways.aurpay.settings import SANDBOX_API_KEY
+from worker.gateways.ebioro.settings import SANDBOX_PUBLIC_KEY, SANDBOX_SECRET_KEY
+from worker.gateways.registry import REGISTRY
 from worker.logging import configure_logging
 from worker.runtime import Runtime
 from worker.sync.once import sync_once, tty_progress
 
-SOURCES = ("aurpay", "ebioro")
+
+@dataclass(frozen=True)
+class DemoSandbox:
+    """How the demo runs one gateway's sandbox and points the gateway's default account at it."""
+
+    start: Callable[[argparse.Namespace], AbstractContextManager[Any]]
+    world: Callable[[argparse.Namespace], str]  # what the sandbox holds, for the intro
+    account: Callable[[str], dict[str, Any]]  # sandbox URL → the account's settings
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+SANDBOXES = {  # by gateway name; a gateway without a sandbox is left out of the demo
+    "aurpay": DemoSandbox(
+        start=lambda a: start_aurpay(
+            SandboxConfig(seed=a.seed, orders=a.orders, mismatch_rate=a.mismatch_rate)
+        ),
+        world=lambda a: f"{a.orders} orders",
+        account=lambda url: {
+            "base_url": url,
+            "api_key": SANDBOX_API_KEY,
+            "api_token": None,
+            "api_secret": None,
+        },
+    ),
+    "ebioro": DemoSandbox(
+        start=lambda a: start_ebioro(
+            EbioroSandboxConfig(seed=a.seed, payments=a.payments, mismatch_rate=a.mismatch_rate)
+        ),
+        world=lambda a: f"{a.payments} payments",
+        account=lambda url: {
+            "base_url": url,
+            "public_key": SANDBOX_PUBLIC_KEY,
+            "secret_key": SANDBOX_SECRET_KEY,
+        },
+    ),
+}
+
+
+def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "demo", help="sync local Aurpay and Ebioro sandboxes end to end and print a report"
     )
@@ -43,44 +84,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def handle(args: argparse.Namespace, settings: Settings) -> int:
-    from sandbox.aurpay.model import SandboxConfig
-    from sandbox.aurpay.server import start_sandbox as start_aurpay
-    from sandbox.ebioro.model import EbioroSandboxConfig
-    from sandbox.ebioro.server import start_sandbox as start_ebioro
-
     workdir = Path(tempfile.mkdtemp(prefix="tally-demo-"))
     database = args.database or f"sqlite:///{workdir / 'demo.db'}"
     with ExitStack() as stack:
         # The report is the demo's output; the structured log (alerts included) goes to a file.
         log_file = stack.enter_context((workdir / "demo.log").open("a", encoding="utf-8"))
         configure_logging(settings.tally_log_level, "json", settings.secret_values(), log_file)
-        aurpay = stack.enter_context(
-            start_aurpay(
-                SandboxConfig(seed=args.seed, orders=args.orders, mismatch_rate=args.mismatch_rate)
+        accounts: dict[str, Any] = {}
+        sources = []
+        for gateway in REGISTRY:
+            demo = SANDBOXES.get(gateway.name)
+            if demo is None:
+                continue
+            running = stack.enter_context(demo.start(args))
+            print(
+                f"{gateway.name + ' sandbox:':<16}{running.base_url} (seed {args.seed}, "
+                f"{demo.world(args)})"
             )
-        )
-        ebioro = stack.enter_context(
-            start_ebioro(
-                EbioroSandboxConfig(
-                    seed=args.seed, payments=args.payments, mismatch_rate=args.mismatch_rate
-                )
-            )
-        )
-        print(f"aurpay sandbox: {aurpay.base_url} (seed {args.seed}, {args.orders} orders)")
-        print(f"ebioro sandbox: {ebioro.base_url} (seed {args.seed}, {args.payments} payments)")
-        print(f"ledger:         {database}")
-        print(f"log:            {log_file.name}")
+            prefix = env_prefix(gateway.name, None)
+            accounts |= {prefix + k: v for k, v in demo.account(running.base_url).items()}
+            sources.append(gateway.name)
+        print(f"{'ledger:':<16}{database}")
+        print(f"{'log:':<16}{log_file.name}")
         # The demo never touches a configured ledger or real gateway: only the sandboxes.
         demo_settings = load_settings(
-            database_url=database,
-            redis_url=None,
-            aurpay_base_url=aurpay.base_url,
-            aurpay_api_key=SANDBOX_API_KEY,
-            aurpay_api_token=None,
-            aurpay_api_secret=None,
-            ebioro_base_url=ebioro.base_url,
-            ebioro_public_key=SANDBOX_EBIORO_PUBLIC_KEY,
-            ebioro_secret_key=SANDBOX_EBIORO_SECRET_KEY,
+            database_url=database, redis_url=None, tally_sources=",".join(sources), **accounts
         )
         session = stack.enter_context(worker_session(demo_settings))
         progress = tty_progress()
@@ -88,7 +116,7 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
             session.runtime,
             session.actors,
             session.worker,
-            sources=list(SOURCES),
+            sources=sources,
             mode="full",
             timeout=600,
             on_progress=progress,
@@ -104,7 +132,7 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
             print(f"tally: {result.failure()}", file=sys.stderr)
             return 1
         print()
-        print(report(session.runtime.store, SOURCES, open_alert_table(session.runtime)))
+        print(report(session.runtime.store, sources, open_alert_table(session.runtime)))
     return 0
 
 

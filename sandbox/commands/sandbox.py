@@ -1,9 +1,9 @@
 """``tally sandbox``: serve a local Aurpay (default) or Ebioro over HTTP until Ctrl-C.
 
-Credentials come from the same settings the clients read — Aurpay: AURPAY_API_KEY,
-AURPAY_API_TOKEN, AURPAY_API_SECRET, AURPAY_CALLBACK_TOKEN, AURPAY_CALLBACK_SECRET; Ebioro:
-EBIORO_PUBLIC_KEY, EBIORO_SECRET_KEY — each falling back to ``worker.config.SANDBOX_*`` when
-unset, so one .env serves both. Only their names are printed.
+Credentials come from the same settings the client of the gateway's default account reads —
+Aurpay: AURPAY_API_KEY, AURPAY_API_TOKEN, AURPAY_API_SECRET, AURPAY_CALLBACK_TOKEN,
+AURPAY_CALLBACK_SECRET; Ebioro: EBIORO_PUBLIC_KEY, EBIORO_SECRET_KEY — each falling back to the
+gateway's ``SANDBOX_*`` default when unset, so one .env serves both. Only their names are printed.
 """
 
 from __future__ import annotations
@@ -18,20 +18,27 @@ from pydantic import SecretStr
 from sandbox.aurpay import SandboxConfig, SandboxCredentials, start_sandbox
 from sandbox.ebioro import EbioroCredentials, EbioroSandboxConfig
 from sandbox.ebioro import start_sandbox as start_ebioro
-from worker import config as defaults
+from worker.accounts import env_prefix
+from worker.app.commands import Subparsers
 from worker.config import Settings
 from worker.errors import TallyError
+from worker.gateways import aurpay, ebioro
+from worker.gateways.aurpay import settings as aurpay_defaults
+from worker.gateways.aurpay.settings import AurpaySettings
+from worker.gateways.contract import Gateway, S
+from worker.gateways.ebioro import settings as ebioro_defaults
+from worker.gateways.ebioro.settings import EbioroSettings
 
-CREDENTIALS = (  # (setting, SandboxCredentials field, default)
-    ("AURPAY_API_KEY", "api_key", defaults.SANDBOX_API_KEY),
-    ("AURPAY_API_TOKEN", "api_token", defaults.SANDBOX_API_TOKEN),
-    ("AURPAY_API_SECRET", "api_secret", defaults.SANDBOX_API_SECRET),
-    ("AURPAY_CALLBACK_TOKEN", "callback_token", defaults.SANDBOX_CALLBACK_TOKEN),
-    ("AURPAY_CALLBACK_SECRET", "callback_secret", defaults.SANDBOX_CALLBACK_SECRET),
+CREDENTIALS = (  # (AurpaySettings and SandboxCredentials field, default)
+    ("api_key", aurpay_defaults.SANDBOX_API_KEY),
+    ("api_token", aurpay_defaults.SANDBOX_API_TOKEN),
+    ("api_secret", aurpay_defaults.SANDBOX_API_SECRET),
+    ("callback_token", aurpay_defaults.SANDBOX_CALLBACK_TOKEN),
+    ("callback_secret", aurpay_defaults.SANDBOX_CALLBACK_SECRET),
 )
-EBIORO_CREDENTIALS = (  # (setting, EbioroCredentials field, default)
-    ("EBIORO_PUBLIC_KEY", "public_key", defaults.SANDBOX_EBIORO_PUBLIC_KEY),
-    ("EBIORO_SECRET_KEY", "secret_key", defaults.SANDBOX_EBIORO_SECRET_KEY),
+EBIORO_CREDENTIALS = (  # (EbioroSettings and EbioroCredentials field, default)
+    ("public_key", ebioro_defaults.SANDBOX_PUBLIC_KEY),
+    ("secret_key", ebioro_defaults.SANDBOX_SECRET_KEY),
 )
 DEFAULT_PORTS = {"aurpay": 8077, "ebioro": 8079}  # 8078 is `tally callbacks`
 
@@ -50,7 +57,7 @@ def _count(text: str) -> int:
     return value
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "sandbox",
         help="serve a local Aurpay or Ebioro (deterministic data, faults, admin API) until Ctrl-C",
@@ -95,26 +102,31 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=handler)
 
 
-def credentials_from(settings: Settings) -> tuple[SandboxCredentials, list[str]]:
+def default_account(gateway: Gateway[S]) -> S:
+    """The settings of ``gateway``'s default account (``AURPAY_*``), whether it syncs or not."""
+    return gateway.load_settings(env_prefix(gateway.name, None))
+
+
+def credentials_from(account: AurpaySettings) -> tuple[SandboxCredentials, list[str]]:
     """The Aurpay credentials to accept, and one line per setting saying where it came from."""
     values: dict[str, str] = {}
     lines = []
-    for name, field_name, default in CREDENTIALS:
-        secret: SecretStr | None = getattr(settings, name.lower())
+    for field_name, default in CREDENTIALS:
+        secret: SecretStr | None = getattr(account, field_name)
         values[field_name] = secret.get_secret_value() if secret is not None else default
-        lines.append(_origin(name, secret is not None))
+        lines.append(_origin(account.variable(field_name), secret is not None))
     return SandboxCredentials(**values), lines
 
 
-def ebioro_credentials_from(settings: Settings) -> tuple[EbioroCredentials, list[str]]:
+def ebioro_credentials_from(account: EbioroSettings) -> tuple[EbioroCredentials, list[str]]:
     """The Ebioro key pair to accept and sign webhooks with, and where each came from."""
     values: dict[str, str] = {}
     lines = []
-    for name, field_name, default in EBIORO_CREDENTIALS:
-        value: str | SecretStr | None = getattr(settings, name.lower())
+    for field_name, default in EBIORO_CREDENTIALS:
+        value: str | SecretStr | None = getattr(account, field_name)
         text = value.get_secret_value() if isinstance(value, SecretStr) else value
         values[field_name] = text or default
-        lines.append(_origin(name, bool(text)))
+        lines.append(_origin(account.variable(field_name), bool(text)))
     return EbioroCredentials(**values), lines
 
 
@@ -125,7 +137,7 @@ def _origin(name: str, configured: bool) -> str:
 def handler(args: argparse.Namespace, settings: Settings) -> int:
     port = DEFAULT_PORTS[args.provider] if args.port is None else args.port
     try:
-        config, origins = _config(args, settings, port)
+        config, origins = _config(args, port)
     except ValueError as exc:
         raise TallyError(f"sandbox: {exc}") from None
     try:
@@ -145,7 +157,7 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _config(args: argparse.Namespace, settings: Settings, port: int) -> tuple[Any, list[str]]:
+def _config(args: argparse.Namespace, port: int) -> tuple[Any, list[str]]:
     """The sandbox config of ``args.provider`` and where its credentials came from."""
     share = args.fault_rate / 3
     common: dict[str, Any] = {
@@ -163,19 +175,17 @@ def _config(args: argparse.Namespace, settings: Settings, port: int) -> tuple[An
         "port": port,
     }
     if args.provider == "ebioro":
-        keys, origins = ebioro_credentials_from(settings)
-        ebioro = EbioroSandboxConfig(
+        keys, origins = ebioro_credentials_from(default_account(ebioro.GATEWAY))
+        webhooks = EbioroSandboxConfig(
             payments=args.payments, credentials=keys, webhook_url=args.webhook_url, **common
         )
-        return ebioro, origins
-    credentials, origins = credentials_from(settings)
-    aurpay = SandboxConfig(
-        orders=args.orders,
-        credentials=credentials,
-        sign_query=settings.aurpay_sign_query,
-        **common,
+        return webhooks, origins
+    account = default_account(aurpay.GATEWAY)
+    credentials, origins = credentials_from(account)
+    config = SandboxConfig(
+        orders=args.orders, credentials=credentials, sign_query=account.sign_query, **common
     )
-    return aurpay, origins
+    return config, origins
 
 
 def _intro(args: argparse.Namespace, sandbox: Any, origins: list[str]) -> list[str]:

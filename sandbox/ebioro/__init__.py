@@ -1,4 +1,4 @@
-"""A local Ebioro over real HTTP, faithful to shared/docs/ebioro-api.md, for tests, demo and
+"""A local Ebioro over real HTTP, faithful to docs/gateways/ebioro.md, for tests, demo and
 benchmarks.
 
 ``start_sandbox(EbioroSandboxConfig(...))`` serves a deterministic world built from a seed; the

@@ -3,7 +3,8 @@
 ``X-Digest-Key`` must equal the public key; ``X-Digest-Timestamp`` (Unix seconds) must be within
 ``max_skew_seconds`` of now, either way; ``X-Digest-Signature`` = hex HMAC-SHA256(secret key,
 raw request target + timestamp + METHOD + body). For a JSON body the server's own re-serialised
-form (``JSON.stringify(JSON.parse(body))``, ebioro-api.md §3.2, inferred) is accepted as well as
+form (``JSON.stringify(JSON.parse(body))``, docs/gateways/ebioro.md (E-SIGN-3), inferred) is
+accepted as well as
 the raw bytes. Comparisons are constant-time; the reasons returned (the doc's four 401 causes)
 never contain a credential.
 """

@@ -1,7 +1,7 @@
 """The four Ebioro read endpoints of the sandbox, answered from the world as the docs show them.
 
 Success: HTTP 200 with the object itself (no envelope). Failure: ``{"reason", "statusCode"}``
-with that HTTP status (ebioro-api.md §7; the literal reasons are not documented).
+with that HTTP status (docs/gateways/ebioro.md (E-ERR-1); the literal reasons are not documented).
 
 - ``GET /payments`` and ``GET /refunds``: query ``page`` (1-based, default 1) and ``limit``
   (default 20; above 100 served as 100, undocumented behaviour); ``{"items": [...], "meta":

@@ -16,7 +16,8 @@ from ledger.money import InvalidAmount, to_decimal
 from sandbox.ebioro.generate import REFUND_PLANTS, STATUS_WEIGHTS
 from sandbox.kit.errors import Conflict, SandboxError
 
-# Statuses an admin change may set: the documented and plugin-observed ones (§9).
+# Statuses an admin change may set: the documented and plugin-observed ones
+# (docs/gateways/ebioro.md (E-STAT-1)).
 PAYMENT_STATUSES = frozenset({*STATUS_WEIGHTS, "underpaid_accepted", "failed"})
 SETTLEMENT_STATUSES = frozenset({"open", "processing", "paid"})
 REFUND_STATUSES = frozenset({"open", "processing", "refunded", "failed"})
@@ -29,7 +30,7 @@ PAYMENT_AMOUNTS = (
 )
 
 
-def whole(name: str, value: Any, low: int, high: int) -> int:
+def whole(name: str, value: Any, low: int, high: int | Decimal) -> int:
     """An integer in [low, high] (counts and cents)."""
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise SandboxError(f"{name} must be an integer between {low} and {high}")
@@ -52,18 +53,26 @@ def refund_plant(mismatch: Any) -> str | None:
 
 
 def refund_value(
-    paid: int, refunds: Sequence[Mapping[str, Any]], value: Any, plant: str | None, rng: Random
-) -> int:
+    paid: int | Decimal,
+    refunds: Sequence[Mapping[str, Any]],
+    value: Any,
+    plant: str | None,
+    rng: Random,
+) -> int | Decimal:
     """The value of a new refund of a payment that has ``refunds``: at most what is left of
-    ``paid`` (the default), one refund in progress at a time (both documented, §5.3); with
-    ``plant`` "total", 2-49 cents more than what is left but no more than ``paid``."""
+    ``paid`` (the default), one refund in progress at a time (both documented,
+    docs/gateways/ebioro.md (E-REF-3)); with
+    ``plant`` "total", 2-49 cents more than what is left but no more than ``paid``. Amounts are
+    cents as the world holds them: ``int``, or a ``Decimal`` an admin change set."""
     if any(refund["status"] in ("open", "processing") for refund in refunds):
         raise Conflict("payment has a refund in progress (one at a time, documented)")
-    left = paid - sum(r["amount"]["value"] for r in refunds if r["status"] != "failed")
+    counted = (r["amount"]["value"] for r in refunds if r["status"] != "failed")
+    left: int | Decimal = paid - sum(counted)  # refund values are int or Decimal, like paid
     if plant == "total":
         if paid - left < 2:
             raise Conflict("mismatch total needs an earlier refund of at least 2 cents")
-        return left + rng.randrange(2, min(50, paid - left + 1))
+        # whole cents: randrange refuses a Decimal (Python 3.12+), even an integral one
+        return left + rng.randrange(2, min(50, int(paid - left) + 1))
     if left < 1:
         raise Conflict("nothing left to refund")
     return left if value is None else whole("value", value, 1, left)

@@ -2,7 +2,8 @@
 
 Pure: every value comes from the ``random.Random`` passed in and from times the caller gives
 (a fixed epoch plus minutes), never from the wall clock or the global random. Amounts are as
-the doc shows them (ebioro-api.md §8): ``amount.value`` integer fiat minor units; the settlement
+the doc shows them (docs/gateways/ebioro.md (E-AMT-1, E-AMT-2, E-AMT-3)): ``amount.value`` integer
+fiat minor units; the settlement
 amounts integer USDC cents, except ``settlement_fee`` = 2.5 % of ``settlement_amount``, which is
 fractional when it falls so (2663 → 66.575) and written as a JSON number with its own digits.
 """
@@ -94,7 +95,8 @@ class Generator:
     # --- records
 
     def payment(self, created: datetime, webhook_url: str) -> dict[str, Any]:
-        """A new ``open`` payment with every field of the doc's payment object (§5.2)."""
+        """A new ``open`` payment with every field of the doc's payment object
+        (docs/gateways/ebioro.md (E-PAY-1))."""
         rng = self.rng
         names = list(CURRENCY_WEIGHTS)
         currency = rng.choices(names, weights=[CURRENCY_WEIGHTS[n] for n in names])[0]
@@ -170,9 +172,15 @@ class Generator:
             payment["settlement_stellarTxId"] = self.hex64()
 
     def refund(
-        self, payment: dict[str, Any], at: datetime, value: int, status: str, plant: str | None
+        self,
+        payment: dict[str, Any],
+        at: datetime,
+        value: int | Decimal,
+        status: str,
+        plant: str | None,
     ) -> dict[str, Any]:
-        """A refund of ``value`` cents (§5.4, without its embedded payment). ``plant``:
+        """A refund of ``value`` cents (docs/gateways/ebioro.md (E-REF-1), without its embedded
+        payment). ``plant``:
         "exceeds", "no-settlement-id" or "asset" (others are the caller's: "total")."""
         if plant == "exceeds":
             value = payment["amount_paid"] + self.rng.randrange(2, 50)

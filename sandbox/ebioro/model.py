@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 from sandbox.kit.config import SandboxSettings
 from sandbox.kit.http import is_http_url
-from worker.config import SANDBOX_EBIORO_PUBLIC_KEY, SANDBOX_EBIORO_SECRET_KEY
+from worker.gateways.ebioro.settings import SANDBOX_PUBLIC_KEY as SANDBOX_EBIORO_PUBLIC_KEY
+from worker.gateways.ebioro.settings import SANDBOX_SECRET_KEY as SANDBOX_EBIORO_SECRET_KEY
 
 DEFAULT_LIMIT = 20  # documented default
 

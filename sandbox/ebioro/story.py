@@ -1,7 +1,8 @@
 """One seeded payment's life in the sandbox: created, maybe paid, settled, refunded, with plants.
 
 Pure: ``lifecycle`` draws everything from the generator's ``Random`` and returns the records;
-the world only stores them. Statuses follow the doc's flow (ebioro-api.md §12): open →
+the world only stores them. Statuses follow the doc's flow (docs/gateways/ebioro.md (E-FLOW-1)):
+open →
 paid/underpaid → settlement processing → paid → refund; unpaid payments end expired/canceled.
 """
 

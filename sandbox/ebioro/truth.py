@@ -1,21 +1,24 @@
 """What a correct Ebioro reconciler must find in the sandbox's data, recomputed exactly.
 
-An oracle written from the doc, independent of ``ledger/reconcile/rules/ebioro.py`` (same rule ids;
-a
-test checks they are registered there). Rules (subject in brackets) and the fact each rests on:
+An oracle written from the doc, independent of ``worker/gateways/ebioro/rules.py`` (same rule
+ids; a test checks they are in the Ebioro plan's rulebook). Rules (subject in brackets) and the
+fact each rests on:
 
-- ``ebioro-payment-amounts`` (payment): ``amount_paid = amount_received`` and
-  ``amount_received + amount_remaining = settlement_amount`` (webhook example D-wh, §10; the
-  create example carries settlement_amount while amount_paid is 0, §8); a paid payment (paid,
+- ``payment-amounts`` (payment): ``amount_paid = amount_received`` and
+  ``amount_received + amount_remaining = settlement_amount`` (webhook example
+  docs/gateways/ebioro.md (E-AMT-4); the
+  create example carries settlement_amount while amount_paid is 0, docs/gateways/ebioro.md
+  (E-AMT-2)); a paid payment (paid,
   refunded, underpaid_accepted) has ``settlement_amount = amount_paid`` (+ amount_remaining
   when underpaid_accepted);
-- ``ebioro-refund-exceeds-paid`` (refund): refund ``amount.value`` ≤ the payment's
-  ``amount_paid`` (documented refund rule, §5.3), when both are in the same asset;
-- ``ebioro-refunds-exceed-paid`` (payment): two or more refunded refunds, none too big alone,
-  together at most ``amount_paid`` (refunds one at a time, §5.3);
-- ``ebioro-refund-settlement-id`` (refund): a ``refunded`` refund carries ``settlement_Id``;
-- ``ebioro-refund-asset`` (refund): refund ``amount.asset_id`` = the payment's ``asset_id``;
-- ``ebioro-refunded-without-refund`` (payment): a payment with status ``refunded`` or
+- ``refund-exceeds-paid`` (refund): refund ``amount.value`` ≤ the payment's
+  ``amount_paid`` (documented refund rule, docs/gateways/ebioro.md (E-REF-3)), when both are in the
+  same asset;
+- ``refunds-exceed-paid`` (payment): two or more refunded refunds, none too big alone,
+  together at most ``amount_paid`` (refunds one at a time, docs/gateways/ebioro.md (E-REF-3));
+- ``refund-settlement-id`` (refund): a ``refunded`` refund carries ``settlement_Id``;
+- ``refund-asset`` (refund): refund ``amount.asset_id`` = the payment's ``asset_id``;
+- ``refunded-without-refund`` (payment): a payment with status ``refunded`` or
   ``refunded: true`` has a refund that did not fail (the sandbox's times are long past any
   grace period).
 
@@ -34,12 +37,12 @@ from typing import Any
 from ledger.money import InvalidAmount, to_decimal
 from ledger.precision import PrecisionTable
 
-RULE_AMOUNTS = "ebioro-payment-amounts"
-RULE_REFUND_EXCEEDS = "ebioro-refund-exceeds-paid"
-RULE_REFUNDS_TOTAL = "ebioro-refunds-exceed-paid"
-RULE_REFUND_SETTLEMENT = "ebioro-refund-settlement-id"
-RULE_REFUND_ASSET = "ebioro-refund-asset"
-RULE_REFUNDED_WITHOUT_REFUND = "ebioro-refunded-without-refund"
+RULE_AMOUNTS = "payment-amounts"
+RULE_REFUND_EXCEEDS = "refund-exceeds-paid"
+RULE_REFUNDS_TOTAL = "refunds-exceed-paid"
+RULE_REFUND_SETTLEMENT = "refund-settlement-id"
+RULE_REFUND_ASSET = "refund-asset"
+RULE_REFUNDED_WITHOUT_REFUND = "refunded-without-refund"
 RULE_IDS = (
     RULE_AMOUNTS,
     RULE_REFUND_EXCEEDS,

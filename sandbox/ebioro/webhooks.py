@@ -1,4 +1,5 @@
-"""Posts payment changes to the merchant's webhook URL, signed the way Ebioro does (§10).
+"""Posts payment changes to the merchant's webhook URL, signed the way Ebioro does
+(docs/gateways/ebioro.md (E-HOOK-2)).
 
 Body: compact JSON ``{"data": {...}}`` with exactly the fields of the doc's
 ``transaction_updated`` example (``type`` is the event: ``transaction_created`` when a payment

@@ -27,6 +27,7 @@ from sandbox.ebioro.generate import (
 )
 from sandbox.ebioro.model import Delivery, EbioroSandboxConfig, WebhookTarget
 from sandbox.ebioro.story import lifecycle
+from sandbox.ebioro.truth import Difference, Key  # by name: World.truth() hides the module
 from sandbox.kit.errors import Conflict, NotFound, SandboxError
 from sandbox.kit.faults import InvalidRecord
 from sandbox.kit.http import is_http_url
@@ -187,9 +188,9 @@ class World(WorldBase[Delivery]):
             if payment["status"] not in REFUNDABLE_STATUSES:
                 raise Conflict(f"payment is {payment['status']}; only paid payments refund")
             mine = [self._refunds[r] for r, p in self._payment_of.items() if p == payment_id]
-            value = edits.refund_value(payment["amount_paid"], mine, value, plant, self._rng)
+            cents = edits.refund_value(payment["amount_paid"], mine, value, plant, self._rng)
             at = self._tick()
-            refund = self._gen.refund(payment, at, value, status, plant)
+            refund = self._gen.refund(payment, at, cents, status, plant)
             refund_id = self._store_refund(refund, payment_id, at)
             changed = self._refund_completed(payment)
             rendered = self._render(refund_id, "refunds")
@@ -323,7 +324,7 @@ class World(WorldBase[Delivery]):
         self._clock += timedelta(minutes=1)
         return self._clock
 
-    def _findings(self) -> tuple[list[truth.Difference], set[truth.Key]]:
+    def _findings(self) -> tuple[list[Difference], set[Key]]:
         payments = list(self._payments.values())
         refunds = [self._render(refund_id, "refunds") for refund_id in self._refunds]
         return list(truth.differences(payments, refunds)), truth.flagged(payments, refunds)

@@ -12,12 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from ledger import jsonx
+from ledger.storage.quarantine import iter_quarantined
 from ledger.storage.store import LedgerStore
-from ledger.storage.tables import SyncQuarantine
 from sandbox.aurpay import World
 
 SOURCE = "aurpay"
@@ -28,16 +27,17 @@ TRUTH_SECTIONS = {
     "transactions": ("transaction", "tx_id"),
     "refund_infos": ("refund", "order_id"),
 }
-QUARANTINE = SyncQuarantine.__table__  # type: ignore[attr-defined]
 
 
 def truth_objects(world: World) -> dict[ObjectKey, bytes]:
     """Every valid object the sandbox serves, by (kind, id): its canonical JSON.
 
-    The planted invalid list items are left out: they belong in quarantine, not the ledger.
+    The planted invalid list items are left out: they belong in quarantine, not the ledger. So
+    are the items a test listed verbatim (``World.add_raw_order``): the test says where they go.
     """
     truth = world.truth()
     junk = {jsonx.canonical(r.record) for r in world.invalid_records()}
+    junk |= {jsonx.canonical(item) for item in world.raw_orders()}
     objects: dict[ObjectKey, bytes] = {}
     for section, (kind, id_field) in TRUTH_SECTIONS.items():
         for record in truth[section]:
@@ -47,18 +47,21 @@ def truth_objects(world: World) -> dict[ObjectKey, bytes]:
     return objects
 
 
-def ledger_objects(store: LedgerStore) -> dict[ObjectKey, bytes]:
-    """The latest snapshot of every object in the ledger, by (kind, id): its canonical JSON."""
+def ledger_objects(store: LedgerStore, source: str = SOURCE) -> dict[ObjectKey, bytes]:
+    """The latest snapshot of every object of ``source`` in the ledger, by (kind, id): its
+    canonical JSON."""
     return {
         (kind, s.external_id): jsonx.canonical(s.payload)
         for kind, _ in TRUTH_SECTIONS.values()
-        for s in store.iter_latest(SOURCE, kind)
+        for s in store.iter_latest(source, kind)
     }
 
 
-def truth_problems(store: LedgerStore, world: World, limit: int = 10) -> list[str]:
-    """How the ledger's latest snapshots differ from the sandbox's truth (empty: identical)."""
-    want, have = truth_objects(world), ledger_objects(store)
+def truth_problems(
+    store: LedgerStore, world: World, limit: int = 10, *, source: str = SOURCE
+) -> list[str]:
+    """How the latest snapshots of ``source`` differ from the sandbox's truth (empty: same)."""
+    want, have = truth_objects(world), ledger_objects(store, source)
     problems = [f"missing from the ledger: {k}" for k in sorted(want.keys() - have.keys())]
     problems += [f"not in the sandbox: {k}" for k in sorted(have.keys() - want.keys())]
     problems += [
@@ -124,7 +127,4 @@ def versions_per_object(store: LedgerStore) -> Counter[tuple[str, str, str]]:
 
 
 def quarantined(engine: Engine) -> list[Mapping[str, Any]]:
-    with engine.connect() as conn:
-        return [
-            dict(r) for r in conn.execute(select(QUARANTINE).order_by(QUARANTINE.c.id)).mappings()
-        ]
+    return list(iter_quarantined(engine))

@@ -8,12 +8,11 @@ from typing import Any
 from sandbox.aurpay import RunningSandbox, World
 from sandbox.aurpay.generate import REFUNDABLE_STATUSES
 from worker.app.session import WorkerSession
-from worker.config import (
+from worker.config import Settings, load_settings
+from worker.gateways.aurpay.settings import (
     SANDBOX_API_KEY,
     SANDBOX_CALLBACK_SECRET,
     SANDBOX_CALLBACK_TOKEN,
-    Settings,
-    load_settings,
 )
 from worker.sync.once import new_run_id, sync_once
 from worker.sync.state import RunSummary

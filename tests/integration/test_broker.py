@@ -25,6 +25,7 @@ from worker.broker import (
     wait_idle,
 )
 from worker.config import load_settings
+from worker.redis_client import connect_redis
 
 
 @pytest.fixture(autouse=True)
@@ -39,7 +40,7 @@ def _queue(prefix: str) -> str:
 
 
 def test_without_redis_the_embedded_broker_is_global_with_our_middleware() -> None:
-    broker = setup_broker(load_settings())
+    broker = setup_broker(load_settings(), None)
 
     assert isinstance(broker, StubBroker)
     assert dramatiq.get_broker() is broker
@@ -48,7 +49,7 @@ def test_without_redis_the_embedded_broker_is_global_with_our_middleware() -> No
 
 
 def test_in_process_worker_runs_messages_and_their_follow_ups_with_log_context() -> None:
-    broker = setup_broker(load_settings())
+    broker = setup_broker(load_settings(), None)
     seen: list[dict[str, Any]] = []
     lock = threading.Lock()
 
@@ -80,7 +81,7 @@ def test_in_process_worker_runs_messages_and_their_follow_ups_with_log_context()
 
 
 def test_process_resources_boot_before_work_and_close_after_it_in_reverse() -> None:
-    broker = setup_broker(load_settings())
+    broker = setup_broker(load_settings(), None)
     events: list[str] = []
     register_boot(lambda: events.append("boot engine"))
     register_boot(lambda: events.append("boot client"))
@@ -99,7 +100,7 @@ def test_process_resources_boot_before_work_and_close_after_it_in_reverse() -> N
 
 
 def test_a_failing_boot_callback_stops_the_worker_from_starting() -> None:
-    broker = setup_broker(load_settings())
+    broker = setup_broker(load_settings(), None)
 
     def broken() -> None:
         raise RuntimeError("database unreachable")
@@ -110,7 +111,7 @@ def test_a_failing_boot_callback_stops_the_worker_from_starting() -> None:
 
 
 def test_wait_idle_times_out_while_messages_are_still_queued() -> None:
-    broker = setup_broker(load_settings())
+    broker = setup_broker(load_settings(), None)
     actor = dramatiq.actor(lambda: None, actor_name="idle", broker=broker, queue_name=_queue("i"))
     actor.send()  # no worker consumes it
 
@@ -121,7 +122,8 @@ def test_wait_idle_times_out_while_messages_are_still_queued() -> None:
 @pytest.mark.redis
 def test_with_redis_the_broker_is_durable_and_namespaced(redis_namespace: tuple[str, str]) -> None:
     url, namespace = redis_namespace
-    broker = setup_broker(load_settings(redis_url=url), namespace=namespace)
+    settings = load_settings(redis_url=url)
+    broker = setup_broker(settings, connect_redis(settings), namespace=namespace)
     done: list[int] = []
     actor = dramatiq.actor(done.append, actor_name="collect", broker=broker, queue_name="sync")
 

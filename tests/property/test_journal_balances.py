@@ -15,7 +15,7 @@ from ledger.journal import accounts
 from ledger.journal.derive import plan_entries
 from ledger.model import JournalEntry, Posting, Snapshot
 from ledger.precision import PrecisionTable
-from ledger.reconcile.rules.aurpay import evaluate_order, evaluate_refund, evaluate_transaction
+from tests.helpers.books import DERIVERS
 from tests.strategies import (
     OBSERVED_AT,
     PAID,
@@ -26,6 +26,7 @@ from tests.strategies import (
     orders,
     refunds,
 )
+from worker.gateways.aurpay.rules import evaluate_order, evaluate_refund, evaluate_transaction
 
 PRECISION = PrecisionTable()
 FINER_THAN_STORE = 21  # the journal itself must stay exact even past the store's 18 places
@@ -61,7 +62,7 @@ class ObjectLedger:
         return None if last is None or last.reverses_key is not None else last
 
     def apply(self, snapshot: Snapshot) -> list[JournalEntry]:
-        planned = plan_entries(snapshot, self.effective, PRECISION)
+        planned = plan_entries(snapshot, self.effective, PRECISION, DERIVERS)
         keys = {e.key for e in self.entries}
         assert not keys & {e.key for e in planned}, "a planned key was already used"
         self.entries.extend(planned)
@@ -77,7 +78,7 @@ payloads = st.one_of(
 @given(payloads)
 def test_every_planned_entry_balances_per_currency(kind_payload: tuple[str, Any]) -> None:
     snapshot = make_snapshot(*kind_payload)
-    for entry in plan_entries(snapshot, None, PRECISION):
+    for entry in plan_entries(snapshot, None, PRECISION, DERIVERS):
         assert entry.postings
         assert all(p.amount != 0 for p in entry.postings)
         assert set(per_currency(entry).values()) == {Decimal(0)}
@@ -86,8 +87,8 @@ def test_every_planned_entry_balances_per_currency(kind_payload: tuple[str, Any]
 @given(payloads)
 def test_planning_is_deterministic_and_idempotent(kind_payload: tuple[str, Any]) -> None:
     snapshot = make_snapshot(*kind_payload)
-    first = plan_entries(snapshot, None, PRECISION)
-    assert plan_entries(snapshot, None, PRECISION) == first
+    first = plan_entries(snapshot, None, PRECISION, DERIVERS)
+    assert plan_entries(snapshot, None, PRECISION, DERIVERS) == first
     ledger = ObjectLedger()
     ledger.apply(snapshot)
     assert ledger.apply(snapshot) == []  # replaying the same version appends nothing
@@ -114,7 +115,7 @@ def test_a_corrected_version_reverses_and_reposts(versions: list[Snapshot]) -> N
     pending, success, refunded, corrected = (ledger.apply(v) for v in versions)
     assert pending == [] and refunded == []  # PENDING posts nothing; REFUNDED keeps the sale
     assert [e.key for e in success] == [f"aurpay:order:{versions[0].external_id}:v2"]
-    latest = plan_entries(versions[-1], None, PRECISION)
+    latest = plan_entries(versions[-1], None, PRECISION, DERIVERS)
     if net(latest[0].postings) == net(success[0].postings):
         assert corrected == []
     else:
@@ -135,7 +136,7 @@ def test_net_effect_of_any_version_history_is_the_latest_version(history: list[A
     ]
     for snapshot in snapshots:
         ledger.apply(snapshot)
-    latest = plan_entries(snapshots[-1], None, PRECISION)
+    latest = plan_entries(snapshots[-1], None, PRECISION, DERIVERS)
     expected = net(p for e in latest for p in e.postings)
     assert net(p for e in ledger.entries for p in e.postings) == expected
 
@@ -150,7 +151,7 @@ def test_reconcile_consistent_data_finds_nothing(group: tuple[Any, Any, Any]) ->
         assert evaluate_refund(refund, order, PRECISION) == []
     for snapshot in (order, refund):
         if snapshot is not None:
-            for entry in plan_entries(snapshot, None, PRECISION):
+            for entry in plan_entries(snapshot, None, PRECISION, DERIVERS):
                 assert accounts.SUSPENSE not in {p.account for p in entry.postings}
 
 
@@ -159,7 +160,7 @@ def test_suspense_holds_exactly_what_the_order_rule_reports(payload: Any) -> Non
     snapshot = make_snapshot("order", payload)
     suspense = [
         p.amount
-        for e in plan_entries(snapshot, None, PRECISION)
+        for e in plan_entries(snapshot, None, PRECISION, DERIVERS)
         for p in e.postings
         if p.account == accounts.SUSPENSE
     ]

@@ -32,7 +32,7 @@ from worker.alerts.sinks import (
 from worker.broker import register_shutdown
 from worker.config import Settings
 from worker.logging import get_logger
-from worker.runtime import Runtime, current
+from worker.runtime import Runtime, current, reconcile_plans
 from worker.sync.actors import ALERTS_QUEUE, RECONCILE_QUEUE
 
 log = get_logger(__name__)
@@ -100,7 +100,10 @@ def declare_alert_actors(
     def reconcile_fn(full: bool = False) -> None:
         """Reconcile what changed (or everything), then announce what the commit changed."""
         rt = runtime()
-        report = reconcile(ReconcileContext.from_settings(rt.store, rt.settings, rt.now), full=full)
+        plans = reconcile_plans(rt.settings)
+        report = reconcile(
+            ReconcileContext.from_settings(rt.store, rt.settings, rt.now, plans), full=full
+        )
         for note in report.notifications:
             log_sink.send(note)
         outbox = Outbox(rt.store.engine)
@@ -137,17 +140,9 @@ def declare_alert_actors(
     if delivery_min_backoff_ms is not None:
         delivery["min_backoff"] = delivery_min_backoff_ms
     reconcile_actor = dramatiq.actor(
-        reconcile_fn,
-        actor_name="reconcile",
-        queue_name=RECONCILE_QUEUE,
-        broker=broker,
-        **RECONCILE_OPTIONS,
-    )
+        actor_name="reconcile", queue_name=RECONCILE_QUEUE, broker=broker, **RECONCILE_OPTIONS
+    )(reconcile_fn)
     deliver_alert = dramatiq.actor(
-        deliver_alert_fn,
-        actor_name="deliver_alert",
-        queue_name=ALERTS_QUEUE,
-        broker=broker,
-        **delivery,
-    )
+        actor_name="deliver_alert", queue_name=ALERTS_QUEUE, broker=broker, **delivery
+    )(deliver_alert_fn)
     return AlertActors(reconcile_actor, deliver_alert)

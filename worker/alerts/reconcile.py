@@ -5,9 +5,10 @@ Incremental: snapshots with seq > the stored cursor, a chunk at a time; each chu
 and only their related latest snapshots are loaded, so a run costs what was appended, not the
 ledger's size. Full (``--all``): every latest object, then the cursor moves to the head read at
 the start. Both then sweep the subjects only the clock can break (a REFUNDED order still
-without refund-info) and judge the meta-alerts. The rules per source come from the plans in
-``ledger.reconcile.plans``. Every chunk plans from the cursor it read and
-commits with a compare-and-set on it; a conflict re-plans the chunk.
+without refund-info) and judge the meta-alerts. The rules per source come from the context's
+plans (a ``ledger.reconcile.plans.PlanTable``, source name → plan); snapshots of a source with no
+plan are left unjudged. Every chunk plans from the cursor it read and commits with a
+compare-and-set on it; a conflict re-plans the chunk.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from ledger.alerts.store import AlertStore, Commit, Cursor, Notification, Reconc
 from ledger.alerts.suspense import suspense_links
 from ledger.model import Snapshot
 from ledger.reconcile.meta import evaluate_meta
-from ledger.reconcile.plans import PLANS, Evaluation, Loaded, SourcePlan, Terms, Work
+from ledger.reconcile.plans import Evaluation, Loaded, PlanTable, SourcePlan, Terms, Work
 from ledger.storage import reads
 from ledger.storage.engine import read_only
 from ledger.storage.store import LedgerStore
@@ -44,6 +45,7 @@ MAX_ATTEMPTS = 8
 class ReconcileContext:
     store: LedgerStore
     alerts: AlertStore
+    plans: PlanTable  # source name → the plan that judges it
     now: Callable[[], datetime]
     refund_grace: timedelta
     source_down_after: timedelta
@@ -52,11 +54,16 @@ class ReconcileContext:
 
     @classmethod
     def from_settings(
-        cls, store: LedgerStore, settings: Settings, now: Callable[[], datetime]
+        cls,
+        store: LedgerStore,
+        settings: Settings,
+        now: Callable[[], datetime],
+        plans: PlanTable,
     ) -> ReconcileContext:
         return cls(
             store,
             AlertStore(store.engine),
+            plans,
             now,
             timedelta(seconds=settings.tally_refund_grace_seconds),
             timedelta(seconds=settings.tally_source_down_alert_seconds),
@@ -158,19 +165,19 @@ def _changed_chunk(ctx: ReconcileContext, cursor: Cursor, now: datetime) -> Comm
     if not rows:
         return None
     commits = []
-    for source, plan in PLANS.items():
+    for source, plan in ctx.plans.items():
         changed = [(r.kind, r.external_id) for r in rows if r.source == source]
         if changed:
             data = ctx.loaded(source)
             work = plan.for_changes(changed, data)
             commits.append(_work(ctx, cursor, plan, work, now, data))
     merged = _merge(cursor, now, commits, last_seq=rows[-1].seq)
-    return dataclasses.replace(merged, stats=merged.stats | {"snapshots": len(rows)})
+    return dataclasses.replace(merged, stats={**merged.stats, "snapshots": len(rows)})
 
 
 def _full(ctx: ReconcileContext, now: datetime, report: ReconcileReport) -> None:
     head = ctx.store.head()[0]
-    for plan in PLANS.values():
+    for plan in ctx.plans.values():
         for kind in plan.kinds:
             after: str | None = ""
             while after is not None:
@@ -203,7 +210,7 @@ def _full_page(
         work = plan.for_kind(kind, frozenset(s.external_id for s in page))
         data = ctx.loaded(plan.source, {kind: {s.external_id: s for s in page}})
         commit = _work(ctx, cursor, plan, work, now, data)
-        return dataclasses.replace(commit, stats=commit.stats | {"snapshots": len(page)})
+        return dataclasses.replace(commit, stats={**commit.stats, "snapshots": len(page)})
 
     _commit(ctx, report, planner)
     return page[-1].external_id if len(page) == ctx.chunk else None
@@ -213,7 +220,7 @@ def _sweep(ctx: ReconcileContext, now: datetime, report: ReconcileReport) -> Non
     """Some rules turn true with time alone (``refund-missing``): re-judge the waiting
     subjects. Their index rows exist already, so only alert changes are written."""
     for source, subject_ids in ctx.alerts.waiting().items():
-        plan = PLANS.get(source)
+        plan = ctx.plans.get(source)
         if plan is None:
             continue
         for start in range(0, len(subject_ids), ctx.chunk):

@@ -35,6 +35,7 @@ def worker_session(
     try:
         broker = setup_broker(
             settings,
+            runtime.redis_client,
             namespace=namespace,
             heartbeat_timeout_ms=settings.tally_heartbeat_timeout_ms,
         )

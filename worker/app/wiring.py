@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from worker.gateways.contract import FollowUp
 from worker.inbound.replay import replay_cache_for
 from worker.inbound.server import CallbackServer
 from worker.runtime import Runtime
@@ -51,7 +52,7 @@ def build_scheduler(
 ) -> Scheduler:
     return Scheduler(
         scheduler_jobs(rt, actors, extra),
-        lease_for(rt.settings, rt.store.engine, SCHEDULER_LEASE),
+        lease_for(rt.settings, rt.redis_client, rt.store.engine, SCHEDULER_LEASE),
         DbTickStore(rt.store.engine),
     )
 
@@ -59,17 +60,11 @@ def build_scheduler(
 def build_callback_server(
     rt: Runtime, actors: Actors, host: str | None, port: int | None
 ) -> CallbackServer:
-    def enqueue_refresh(order_id: str) -> None:
-        actors.refresh_order.send("aurpay", order_id)
+    """The callback routes of the configured sources; each delivery re-fetches its object."""
 
-    def enqueue_ebioro_refresh(payment_id: str) -> None:
-        actors.fetch_object.send("ebioro", "payment", payment_id, None)
+    def enqueue(source: str, refetch: FollowUp) -> None:
+        actors.fetch_object.send(source, refetch.kind, refetch.external_id, None)
 
     return CallbackServer(
-        rt.settings,
-        enqueue_refresh,
-        replay_cache_for(rt.settings),
-        host,
-        port,
-        enqueue_ebioro_refresh=enqueue_ebioro_refresh if "ebioro" in rt.sources else None,
+        rt.settings, enqueue, replay_cache_for(rt.settings, rt.redis_client), host, port
     )

@@ -1,1 +1,2 @@
-"""Payment gateway sources: one sub-package per provider (client, auth, payloads, sandbox)."""
+"""Payment gateways: one package per gateway exposing ``GATEWAY`` (``contract.Gateway``), listed
+in ``registry``; ``base`` holds the client machinery they share."""

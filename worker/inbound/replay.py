@@ -1,6 +1,6 @@
 """Replay caches: remember each accepted callback signature for a while and refuse it again.
 
-Redis when ``REDIS_URL`` is set (shared by every callbacks process), in memory otherwise.
+Redis when the process has a Redis client (``REDIS_URL`` is set), in memory otherwise.
 """
 
 from __future__ import annotations
@@ -65,9 +65,8 @@ class RedisReplayCache:
         self._client.delete(self._redis_key(key))
 
 
-def replay_cache_for(settings: Settings) -> ReplayCache:
-    if settings.redis_url:
-        return RedisReplayCache(
-            redis.Redis.from_url(settings.redis_url), namespace=settings.redis_namespace
-        )
+def replay_cache_for(settings: Settings, client: redis.Redis | None) -> ReplayCache:
+    """On the process's Redis client (shared by every callbacks process), in memory without."""
+    if client is not None:
+        return RedisReplayCache(client, namespace=settings.redis_namespace)
     return MemoryReplayCache()

@@ -1,147 +1,90 @@
-"""The HTTP endpoint for provider callbacks: authenticate, take the object id, enqueue a re-fetch.
+"""The callbacks HTTP server: ``/callbacks/<source>`` for every configured source whose gateway
+sends callbacks, and ``/healthz``.
 
-``/callbacks/aurpay`` (below) and ``/callbacks/ebioro`` (``worker.gateways.ebioro.webhook``).
-
-The body is never trusted (Aurpay's signature covers only the Date header and the URL): the
-order's data always comes from a fresh API call made by the refresh actor.
+The gateway's verifier (``worker.gateways.contract.Verifier``) authenticates a delivery and names
+the object it is about; this server does the rest, the same for every gateway: refuse replays,
+enqueue a re-fetch of that object, answer. The body is never trusted: the object's data always
+comes from a fresh API call made by the worker.
 """
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from typing import Any, cast
+from urllib.parse import urlsplit
 
 from ledger import jsonx
 from worker.config import Settings
-from worker.gateways.aurpay.auth import constant_time_equal, is_fresh, sign_callback
-from worker.gateways.ebioro.webhook import WEBHOOK_PATH, handle_ebioro_webhook
+from worker.gateways.contract import Accepted, Delivery, FollowUp, Verifier
 from worker.inbound.replay import ReplayCache
 from worker.logging import get_logger
 
 log = get_logger(__name__)
 
-CALLBACK_PATH = "/callbacks/aurpay"
+CALLBACKS_PREFIX = "/callbacks/"
 HEALTH_PATH = "/healthz"
 MAX_BODY_BYTES = 1 << 20
-_ORDER_ID_PARAMS = ("order_id", "id", "orderId")
-_ORDER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_NOT_CONFIGURED = (
-    "Aurpay callback authentication is not configured: "
-    "set AURPAY_CALLBACK_TOKEN and AURPAY_CALLBACK_SECRET"
-)
 
 Response = tuple[int, dict[str, Any]]
+Enqueue = Callable[[str, FollowUp], object]  # (source, object to re-fetch)
+
+
+def callback_path(source: str) -> str:
+    return CALLBACKS_PREFIX + source
 
 
 @dataclass(frozen=True)
-class CallbackConfig:
-    """What the handler needs from the settings, with the secrets kept out of the repr."""
+class Route:
+    """One source's callback endpoint."""
 
-    token: str | None = field(repr=False)
-    secret: str | None = field(repr=False)
-    public_url: str | None
-    max_skew_seconds: int
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> CallbackConfig:
-        token, secret = settings.aurpay_callback_token, settings.aurpay_callback_secret
-        return cls(
-            token=token.get_secret_value() if token else None,
-            secret=secret.get_secret_value() if secret else None,
-            public_url=settings.tally_public_url,
-            max_skew_seconds=settings.tally_callback_max_skew_seconds,
-        )
-
-    @property
-    def configured(self) -> bool:
-        return bool(self.token and self.secret)
+    source: str
+    verifier: Verifier
 
 
-def _refusal(
-    config: CallbackConfig, path_and_query: str, headers: Mapping[str, str], now: datetime
-) -> str | None:
-    """Why the request is not authentic, or None. Reasons name the check, never a value."""
-    expected_token, secret = config.token or "", config.secret or ""
-    token, date = headers.get("callback-token", ""), headers.get("date", "")
-    signature = headers.get("signature", "")
-    if not token:
-        return "missing_token"
-    if not constant_time_equal(token, expected_token):
-        return "bad_token"
-    if not date:
-        return "missing_date"
-    if not is_fresh(date, now, config.max_skew_seconds):
-        return "stale_or_invalid_date"
-    if not signature:
-        return "missing_signature"
-    # Aurpay signs the public URL it called; behind a proxy our own Host and scheme differ.
-    base = config.public_url or f"http://{headers.get('host', '')}"
-    if not constant_time_equal(signature, sign_callback(secret, date, base + path_and_query)):
-        return "bad_signature"
-    return None
+def routes_for(settings: Settings) -> dict[str, Route]:
+    """Path → route, for every configured source whose gateway takes callbacks."""
+    policy = settings.inbound_policy
+    return {
+        callback_path(name): Route(name, config.gateway.verifier(config.settings, policy))
+        for name, config in settings.sources.items()
+        if config.gateway.verifier is not None
+    }
 
 
-def _order_id(method: str, query: str, body: bytes) -> str | None:
-    params = parse_qs(query, keep_blank_values=True)
-    candidates: list[Any] = [params[name][0] for name in _ORDER_ID_PARAMS if name in params]
-    if not candidates and method == "POST" and body:
-        try:
-            parsed = jsonx.loads(body)
-        except ValueError:
-            parsed = None
-        if isinstance(parsed, dict):
-            candidates.append(parsed.get("order_id"))
-    for value in candidates:
-        text = str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
-        if _ORDER_ID.fullmatch(text):
-            return text
-    return None
-
-
-def handle_aurpay_callback(
-    method: str,
-    path_and_query: str,
-    headers: Mapping[str, str],
-    body: bytes,
-    *,
-    settings_view: CallbackConfig,
-    now: datetime,
-    replay_cache: ReplayCache,
-    enqueue_refresh: Callable[[str], Any],
+def handle_delivery(
+    route: Route, delivery: Delivery, *, replay_cache: ReplayCache, enqueue: Enqueue
 ) -> Response:
-    """Authenticate one callback and enqueue a refresh of its order: (status, JSON body)."""
-    if method not in ("GET", "POST"):
-        return 405, {"ok": False, "error": "method not allowed"}
-    if not settings_view.configured:
-        return 503, {"ok": False, "error": _NOT_CONFIGURED}
-    path = urlsplit(path_and_query).path
-    lowered = {k.lower(): v for k, v in headers.items()}
-    reason = _refusal(settings_view, path_and_query, lowered, now)
-    if reason is None:
-        order_id = _order_id(method, urlsplit(path_and_query).query, body)
-        if order_id is None:
-            log.warning("callback_rejected", reason="no_order_id", method=method, path=path)
-            return 400, {"ok": False, "error": "no valid order id in the query or body"}
-        # Remembered only once authentic, so forged requests cannot fill the cache.
-        signature = lowered["signature"]
-        if replay_cache.remember(signature, 2 * settings_view.max_skew_seconds):
-            try:
-                enqueue_refresh(order_id)
-            except Exception:
-                replay_cache.forget(signature)  # let Aurpay's retry of this request through
-                log.exception("callback_enqueue_failed", order_id=order_id)
-                return 503, {"ok": False, "error": "temporarily unavailable, retry later"}
-            log.info("callback_accepted", method=method, order_id=order_id)
-            return 200, {"ok": True}
-        reason = "replayed_signature"
-    log.warning("callback_refused", reason=reason, method=method, path=path)
-    return 401, {"ok": False, "error": "unauthorized"}
+    """Verify one delivery, remember it, enqueue its re-fetch: (status, JSON body)."""
+    source, path = route.source, urlsplit(delivery.target).path
+    verdict = route.verifier.check(delivery)
+    if not isinstance(verdict, Accepted):
+        event = "callback_refused" if verdict.status == 401 else "callback_rejected"
+        log.warning(event, source=source, reason=verdict.reason, method=delivery.method, path=path)
+        return verdict.status, {"ok": False, "error": verdict.error}
+    # Remembered only once authentic, so forged requests cannot fill the cache.
+    key = f"{source}:{verdict.replay_key}"
+    refetch = verdict.refetch
+    what = {"source": source, "kind": refetch.kind, "external_id": refetch.external_id}
+    if not replay_cache.remember(key, verdict.replay_seconds):
+        if verdict.replays_refused:
+            log.warning(
+                "callback_refused", source=source, reason="replayed", method=delivery.method
+            )
+            return 401, {"ok": False, "error": "unauthorized"}
+        log.info("callback_duplicate", **what)
+        return 200, {"ok": True, "duplicate": True}
+    try:
+        enqueue(source, refetch)
+    except Exception:
+        replay_cache.forget(key)  # let the gateway's retry of this delivery through
+        log.exception("callback_enqueue_failed", **what)
+        return 503, {"ok": False, "error": "temporarily unavailable, retry later"}
+    log.info("callback_accepted", method=delivery.method, **what)
+    return 200, {"ok": True}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -169,9 +112,9 @@ class _Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         if path == HEALTH_PATH:
             self._reply(200, {"status": "ok"})
-        elif path in self.server.apps:
-            headers = dict(self.headers.items())
-            self._reply(*self.server.apps[path](self.command, self.path, headers, body))
+        elif path in self.server.routes:
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            self._reply(*self.server.handle(path, self.command, self.path, headers, body))
         else:
             self._reply(404, {"ok": False, "error": "not found"})
 
@@ -184,88 +127,71 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def log_message(self, format: str, *args: Any) -> None:
-        """Silence the stdlib's stderr access log; the handler logs each outcome itself."""
+        """Silence the stdlib's stderr access log; each outcome is logged by the handler."""
 
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
-    apps: dict[str, Callable[[str, str, Mapping[str, str], bytes], Response]]
+    routes: Mapping[str, Route]
+    handle: Callable[[str, str, str, Mapping[str, str], bytes], Response]
 
 
 class CallbackServer:
-    """A threaded HTTP server for ``/callbacks/aurpay`` and ``/healthz``; binds on creation."""
+    """A threaded HTTP server for the sources' callback routes and ``/healthz``; binds on
+    creation. ``enqueue(source, object)`` sends the re-fetch."""
 
     def __init__(
         self,
         settings: Settings,
-        enqueue_refresh: Callable[[str], Any],
+        enqueue: Enqueue,
         replay_cache: ReplayCache,
         host: str | None = None,
         port: int | None = None,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        enqueue_ebioro_refresh: Callable[[str], Any] | None = None,
     ) -> None:
-        self.config = CallbackConfig.from_settings(settings)
-        secret = settings.ebioro_secret_key
-        self._ebioro_secret = secret.get_secret_value() if secret else None
-        self._enqueue_ebioro_refresh = enqueue_ebioro_refresh
-        self._enqueue_refresh = enqueue_refresh
+        self.routes = routes_for(settings)
+        self._public_url = settings.tally_public_url
+        self._enqueue = enqueue
         self._replay_cache = replay_cache
         self._clock = clock
         port = settings.tally_callback_port if port is None else port
         self._httpd = _Server((host or settings.tally_callback_host, port), _Handler)
-        self._httpd.apps = {CALLBACK_PATH: self._handle, WEBHOOK_PATH: self._handle_ebioro}
+        self._httpd.routes = self.routes
+        self._httpd.handle = self._handle
         self._thread: threading.Thread | None = None
 
     def _handle(
-        self, method: str, target: str, headers: Mapping[str, str], body: bytes
+        self, path: str, method: str, target: str, headers: Mapping[str, str], body: bytes
     ) -> Response:
-        return handle_aurpay_callback(
-            method,
-            target,
-            headers,
-            body,
-            settings_view=self.config,
-            now=self._clock(),
-            replay_cache=self._replay_cache,
-            enqueue_refresh=self._enqueue_refresh,
-        )
-
-    def _handle_ebioro(
-        self, method: str, target: str, headers: Mapping[str, str], body: bytes
-    ) -> Response:
-        if self._enqueue_ebioro_refresh is None:
-            return 404, {"ok": False, "error": "not found"}
-        return handle_ebioro_webhook(
-            method,
-            headers,
-            body,
-            secret=self._ebioro_secret,
-            replay_cache=self._replay_cache,
-            enqueue_refresh=self._enqueue_ebioro_refresh,
+        # Gateways sign the URL they called; behind a proxy our own Host and scheme differ.
+        base = self._public_url or f"http://{headers.get('host', '')}"
+        delivery = Delivery(method, target, base + target, headers, body, self._clock())
+        return handle_delivery(
+            self.routes[path], delivery, replay_cache=self._replay_cache, enqueue=self._enqueue
         )
 
     @property
     def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        host = cast(str, self._httpd.server_address[0])  # an IPv4/IPv6 server: a str
+        return f"http://{host}:{self._httpd.server_port}"
 
     def start(self) -> None:
-        if not self.config.configured:
-            log.warning("callbacks_not_configured", detail=_NOT_CONFIGURED)
-        if not self.config.public_url:
+        for route in self.routes.values():
+            for warning in route.verifier.warnings():
+                log.warning("callbacks_not_configured", source=route.source, detail=warning)
+        if not self._public_url:
             log.warning(
                 "callbacks_public_url_unset",
-                detail="verifying signatures against http://<Host header>; "
-                "set TALLY_PUBLIC_URL to the URL registered with Aurpay when behind a proxy",
+                detail="verifying signatures against http://<Host header>; set "
+                "TALLY_PUBLIC_URL to this server's public URL when behind a proxy",
             )
         # A short poll keeps stop() quick; the cost is an idle wake-up every 50 ms.
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, args=(0.05,), name="callbacks-http", daemon=True
         )
         self._thread.start()
-        log.info("callbacks_listening", url=self.url, path=CALLBACK_PATH)
+        log.info("callbacks_listening", url=self.url, paths=sorted(self.routes))
 
     def stop(self) -> None:
         if self._thread is not None:

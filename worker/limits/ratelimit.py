@@ -1,6 +1,6 @@
 """Per-source request limits shared by every worker: concurrent requests and requests per second.
 
-The per-second window is dramatiq's bucket limiter; concurrency uses ``worker.limits.slots`` (leases
+The per-second window uses dramatiq's bucket keys; concurrency uses ``worker.limits.slots`` (leases
 that expire one by one). Over Redis they hold across processes and hosts; over the
 in-memory backend (embedded mode, one process) they hold across the process's threads.
 """
@@ -13,11 +13,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from dramatiq.rate_limits import BucketRateLimiter, RateLimiterBackend
-from dramatiq.rate_limits.backends import RedisBackend, StubBackend
+import redis
+from dramatiq.rate_limits import RateLimiterBackend
+from dramatiq.rate_limits.backends import StubBackend
+from dramatiq.rate_limits.backends.redis import RedisBackend
 
-from worker.config import Settings
 from worker.errors import TransientError
+from worker.gateways.contract import GatewaySettings
 from worker.limits.slots import RedisSlots, Slots, local_slots
 
 
@@ -33,23 +35,28 @@ class Slot:
     admitted_at: float
 
 
-class _SecondBuckets(BucketRateLimiter):
-    """dramatiq's one-second ``BucketRateLimiter`` with the time passed in, so the slot can
-    report exactly which second admitted it (the parent reads the clock on its own)."""
+class _SecondBuckets:
+    """dramatiq's one-second ``BucketRateLimiter`` buckets (same keys, same backend calls) with
+    the time passed in, so the slot can report exactly which second admitted it."""
+
+    BUCKET_MS = 1000
+
+    def __init__(self, backend: RateLimiterBackend, key: str, *, limit: int) -> None:
+        self.backend, self.key, self.limit = backend, key, limit
 
     def admit(self, now: float) -> bool:
         millis = int(now * 1000)
-        key = f"{self.key}@{millis - millis % self.bucket}"
+        key = f"{self.key}@{millis - millis % self.BUCKET_MS}"
         return bool(
-            self.backend.add(key, 1, ttl=self.bucket)
-            or self.backend.incr(key, 1, maximum=self.limit, ttl=self.bucket)
+            self.backend.add(key, 1, ttl=self.BUCKET_MS)
+            or self.backend.incr(key, 1, maximum=self.limit, ttl=self.BUCKET_MS)
         )
 
 
-def rate_limit_backend(settings: Settings) -> RateLimiterBackend:
-    """Redis when ``REDIS_URL`` is set (shared by all processes), in-memory otherwise."""
-    if settings.redis_url:
-        return RedisBackend(url=settings.redis_url)
+def rate_limit_backend(client: redis.Redis | None) -> RateLimiterBackend:
+    """On the process's Redis client (limits shared by all processes), in-memory without one."""
+    if client is not None:
+        return RedisBackend(client=client)
     return StubBackend()
 
 
@@ -92,13 +99,16 @@ class SourceLimiter:
         self._per_second = _SecondBuckets(backend, f"{prefix}:second", limit=per_second)
 
     @classmethod
-    def for_aurpay(cls, backend: RateLimiterBackend, settings: Settings) -> SourceLimiter:
+    def for_account(
+        cls, backend: RateLimiterBackend, source: str, account: GatewaySettings, *, namespace: str
+    ) -> SourceLimiter:
+        """The limiter of source ``source``, paced by its account's settings."""
         return cls(
             backend,
-            "aurpay",
-            settings.aurpay_max_concurrency,
-            settings.aurpay_requests_per_second,
-            namespace=settings.redis_namespace,
+            source,
+            account.max_concurrency,
+            account.requests_per_second,
+            namespace=namespace,
         )
 
     @contextmanager

@@ -23,6 +23,7 @@ from worker.config import Settings
 from worker.errors import ConfigError
 from worker.metrics import LedgerStateCollector
 from worker.ops.server import OpsServer
+from worker.redis_client import connect_redis
 from worker.sync.status import SourceStatus, format_age, ledger_state, source_status, utc_now
 
 Ping = Callable[[], str]
@@ -134,25 +135,16 @@ def readiness(
 
 
 def configured_sources(settings: Settings) -> list[str]:
-    return [
-        n
-        for n, on in (("aurpay", settings.aurpay_enabled), ("ebioro", settings.ebioro_enabled))
-        if on
-    ]
+    return list(settings.sources)
 
 
 PING_TIMEOUT_SECONDS = 5  # a health check that hangs is worse than one that fails
 
 
 def deployment_readiness(settings: Settings, engine: Engine) -> Readiness:
-    """Readiness seen from outside the processes (``tally health``, ``tally status``)."""
-    client = None
-    if settings.redis_url:
-        client = redis.Redis.from_url(
-            settings.redis_url,
-            socket_timeout=PING_TIMEOUT_SECONDS,
-            socket_connect_timeout=PING_TIMEOUT_SECONDS,
-        )
+    """Readiness seen from outside the processes (``tally health``, ``tally status``): their
+    one Redis client, with a timeout (a long-running process pings its broker's instead)."""
+    client = connect_redis(settings, timeout=PING_TIMEOUT_SECONDS)
     try:
         return readiness(
             engine,

@@ -87,7 +87,8 @@ class OpsServer:
     @property
     def url(self) -> str:
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        # An AF_INET server's address is (str, int); the stub also allows bytes (AF_UNIX).
+        return f"http://{host!s}:{port}"
 
     def _readyz(self) -> tuple[int, dict[str, Any]]:
         if self._stopping.is_set():

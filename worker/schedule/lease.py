@@ -19,10 +19,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from ledger.storage.engine import read_only
-from ledger.storage.tables import SyncLease
+from ledger.storage.sync_tables import SYNC_LEASE
 from worker.config import Settings
-
-sync_lease: sa.Table = SyncLease.__table__  # type: ignore[attr-defined]
 
 
 def new_holder_id() -> str:
@@ -109,13 +107,13 @@ class DbLease:
     def acquire(self, holder: str, ttl: float) -> bool:
         now = self._clock().astimezone(UTC)
         expires = now + timedelta(seconds=ttl)
-        row = sync_lease.c
+        row = SYNC_LEASE.c
         try:
             with self._engine.begin() as conn:
                 # Take over our own or an expired row; on PostgreSQL a concurrent taker waits
                 # for this row lock and then re-checks the condition, so only one wins.
                 taken = conn.execute(
-                    sync_lease.update()
+                    SYNC_LEASE.update()
                     .where(
                         row.name == self.name, sa.or_(row.holder == holder, row.expires_at < now)
                     )
@@ -125,7 +123,7 @@ class DbLease:
                     return True
                 # No row yet, or a live one held by someone else: the primary key decides.
                 conn.execute(
-                    sync_lease.insert().values(name=self.name, holder=holder, expires_at=expires)
+                    SYNC_LEASE.insert().values(name=self.name, holder=holder, expires_at=expires)
                 )
                 return True
         except IntegrityError:
@@ -133,23 +131,23 @@ class DbLease:
 
     def renew(self, holder: str, ttl: float) -> bool:
         expires = self._clock().astimezone(UTC) + timedelta(seconds=ttl)
-        row = sync_lease.c
+        row = SYNC_LEASE.c
         with self._engine.begin() as conn:
             renewed = conn.execute(
-                sync_lease.update()
+                SYNC_LEASE.update()
                 .where(row.name == self.name, row.holder == holder)
                 .values(expires_at=expires)
             )
             return renewed.rowcount == 1
 
     def release(self, holder: str) -> None:
-        row = sync_lease.c
+        row = SYNC_LEASE.c
         with self._engine.begin() as conn:
-            conn.execute(sync_lease.delete().where(row.name == self.name, row.holder == holder))
+            conn.execute(SYNC_LEASE.delete().where(row.name == self.name, row.holder == holder))
 
     def current_holder(self) -> str | None:
         now = self._clock().astimezone(UTC)
-        row = sync_lease.c
+        row = SYNC_LEASE.c
         with read_only(self._engine).connect() as conn:
             return conn.execute(
                 sa.select(row.holder).where(row.name == self.name, row.expires_at >= now)
@@ -160,9 +158,8 @@ def _millis(seconds: float) -> int:
     return max(1, int(seconds * 1000))
 
 
-def lease_for(settings: Settings, engine: Engine, name: str) -> Lease:
-    """Redis when ``REDIS_URL`` is set, the database otherwise."""
-    if settings.redis_url:
-        client = redis.Redis.from_url(settings.redis_url)
+def lease_for(settings: Settings, client: redis.Redis | None, engine: Engine, name: str) -> Lease:
+    """On the process's Redis client when it has one (``REDIS_URL``), the database otherwise."""
+    if client is not None:
         return RedisLease(client, name, namespace=settings.redis_namespace)
     return DbLease(engine, name)

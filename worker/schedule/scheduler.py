@@ -22,13 +22,11 @@ from sqlalchemy.exc import IntegrityError
 
 from ledger.chain import iso_utc
 from ledger.storage.engine import read_only
-from ledger.storage.tables import SyncTick
+from ledger.storage.sync_tables import SYNC_TICK
 from worker.logging import get_logger
 from worker.schedule.lease import Lease, new_holder_id, utc_now
 
 log = get_logger(__name__)
-
-sync_tick: sa.Table = SyncTick.__table__  # type: ignore[attr-defined]
 
 
 class Job(NamedTuple):
@@ -92,7 +90,7 @@ class DbTickStore:
     def last_start(self, job: str) -> datetime | None:
         with read_only(self._engine).connect() as conn:
             last = conn.execute(
-                sa.select(sa.func.max(sync_tick.c.tick)).where(sync_tick.c.job == job)
+                sa.select(sa.func.max(SYNC_TICK.c.tick)).where(SYNC_TICK.c.job == job)
             ).scalar()
         return None if last is None else datetime.fromtimestamp(int(last), UTC)
 
@@ -100,20 +98,20 @@ class DbTickStore:
         row = {"job": job, "tick": _epoch(start), "status": "claimed", "created_at": now}
         try:
             with self._engine.begin() as conn:
-                conn.execute(sync_tick.insert().values(**row))
+                conn.execute(SYNC_TICK.insert().values(**row))
         except IntegrityError:
             return False
         return True
 
     def mark_enqueued(self, job: str, start: datetime) -> None:
-        self._run(job, start, sync_tick.update().values(status="enqueued"))
+        self._run(job, start, SYNC_TICK.update().values(status="enqueued"))
 
     def unclaim(self, job: str, start: datetime) -> None:
-        self._run(job, start, sync_tick.delete().where(sync_tick.c.status == "claimed"))
+        self._run(job, start, SYNC_TICK.delete().where(SYNC_TICK.c.status == "claimed"))
 
     def _run(self, job: str, start: datetime, statement: Any) -> None:
         with self._engine.begin() as conn:
-            conn.execute(statement.where(sync_tick.c.job == job, sync_tick.c.tick == _epoch(start)))
+            conn.execute(statement.where(SYNC_TICK.c.job == job, SYNC_TICK.c.tick == _epoch(start)))
 
 
 class Scheduler:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import dramatiq
+from dramatiq.actor import ActorDecorator
 
 from worker.errors import PermanentError, TransientError
 from worker.gateways.contract import FollowUp
@@ -42,7 +43,6 @@ class Actors:
     sync_feed: dramatiq.Actor[Any, Any]
     sync_page: dramatiq.Actor[Any, Any]
     fetch_object: dramatiq.Actor[Any, Any]
-    refresh_order: dramatiq.Actor[Any, Any]
 
 
 @contextmanager
@@ -128,34 +128,17 @@ def declare_actors(broker: dramatiq.Broker, runtime: Callable[[], Runtime] = cur
         finish_feed(rt, source, feed, run_id)
 
     def fetch_object_fn(source: str, kind: str, external_id: str, run_id: str | None) -> None:
-        """Fetch and append one object (refund-info, order detail)."""
+        """Fetch and append one object: a follow-up, or what a callback named (never trusting
+        the callback's body)."""
         rt = runtime()
         with _errors_recorded(rt, run_id, source):
             outcome = sync.sync_object(rt.sync, source, kind, external_id, run_id)
         send_follow_ups(source, outcome.follow_ups, run_id)
 
-    def refresh_order_fn(source: str, order_id: str) -> None:
-        """A callback said this order changed: re-fetch it (never trust the callback body)."""
-        fetch_object_fn(source, "order", order_id, None)
+    def declare(name: str, queue: str) -> ActorDecorator:
+        return dramatiq.actor(actor_name=name, queue_name=queue, broker=broker, **RETRY_OPTIONS)
 
-    sync_feed = dramatiq.actor(
-        sync_feed_fn, actor_name="sync_feed", queue_name=SYNC_QUEUE, broker=broker, **RETRY_OPTIONS
-    )
-    sync_page = dramatiq.actor(
-        sync_page_fn, actor_name="sync_page", queue_name=SYNC_QUEUE, broker=broker, **RETRY_OPTIONS
-    )
-    fetch_object = dramatiq.actor(
-        fetch_object_fn,
-        actor_name="fetch_object",
-        queue_name=OBJECTS_QUEUE,
-        broker=broker,
-        **RETRY_OPTIONS,
-    )
-    refresh_order = dramatiq.actor(
-        refresh_order_fn,
-        actor_name="refresh_order",
-        queue_name=OBJECTS_QUEUE,
-        broker=broker,
-        **RETRY_OPTIONS,
-    )
-    return Actors(sync_feed, sync_page, fetch_object, refresh_order)
+    sync_feed = declare("sync_feed", SYNC_QUEUE)(sync_feed_fn)
+    sync_page = declare("sync_page", SYNC_QUEUE)(sync_page_fn)
+    fetch_object = declare("fetch_object", OBJECTS_QUEUE)(fetch_object_fn)
+    return Actors(sync_feed, sync_page, fetch_object)

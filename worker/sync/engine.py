@@ -3,20 +3,24 @@
 Plain functions over injected collaborators (store, run state, source, clock); the dramatiq
 actors in ``worker/sync/actors.py`` are thin shells over them. Every function is idempotent: the
 ledger's natural keys make a second run append nothing. Follow-up work is *returned*, so the
-caller sends it only after the page's transaction has committed.
+caller sends it only after the page's transaction has committed. Creation times beyond now +
+``future_skew`` are stored with their records but never count for a cursor.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from ledger.model import RawRecord, Rejected
 from ledger.storage.store import LedgerStore
 from worker import metrics
 from worker.gateways.contract import FetchedPage, FollowUp, Source
+from worker.logging import get_logger
 from worker.sync.state import RunState
+
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,11 @@ class SyncContext:
     sources: dict[str, Source]
     now: Callable[[], datetime]
     lookback: timedelta
+    future_skew: timedelta  # TALLY_FUTURE_SKEW_SECONDS
+
+    def horizon(self) -> datetime:
+        """The latest creation time a cursor may take: later ones are from the future."""
+        return self.now() + self.future_skew
 
     def source(self, name: str) -> Source:
         try:
@@ -121,6 +130,7 @@ def _append(
     rescan: bool,
     page: FetchedPage,
 ) -> PageOutcome:
+    page, future = _cursor_times(page, ctx.horizon())
     result = ctx.store.append(records, observed_at=ctx.now(), rejected=rejected, run_id=run_id)
     metrics.appended(
         src.name,
@@ -130,6 +140,15 @@ def _append(
         quarantined=result.quarantined,
     )
     new_ids = {(s.kind, s.external_id) for s in result.new_snapshots}
+    for record, created in future:
+        if (record.kind, record.external_id) in new_ids:  # once per stored version
+            log.warning(
+                "record_from_the_future",
+                source=record.source,
+                kind=record.kind,
+                external_id=record.external_id,
+                created=created.isoformat(),
+            )
     follow_ups = src.follow_ups(records, new_ids, ctx.store, rescan=rescan)
     return PageOutcome(page, len(result.new_snapshots), result.journal_entries, tuple(follow_ups))
 
@@ -150,7 +169,7 @@ def begin_scan(
     remaining = tuple(range(2, max_page + 1))
     if mode == "full" or max_page <= 1:
         return first, ScanPlan(feed, mode, remaining, max_page)
-    high_water = ctx.state.high_water(source, feed)
+    high_water = _high_water(ctx, source, feed)
     if high_water is None:  # never synced: an incremental run is a full one
         return first, ScanPlan(feed, "full", remaining, max_page)
     floor = high_water - ctx.lookback
@@ -165,12 +184,39 @@ def reached_floor(
     ctx: SyncContext, source: str, feed: str, outcome: PageOutcome, *, oldest_first: bool
 ) -> bool:
     """True when an incremental walk reached objects older than the high-water mark − lookback."""
-    high_water = ctx.state.high_water(source, feed)
+    high_water = _high_water(ctx, source, feed)
     if high_water is None:
         return False
     floor = high_water - ctx.lookback
     edge = outcome.newest if oldest_first else outcome.oldest
     return edge is not None and edge < floor
+
+
+def _cursor_times(
+    page: FetchedPage, horizon: datetime
+) -> tuple[FetchedPage, list[tuple[RawRecord, datetime]]]:
+    """``page`` with every creation time beyond ``horizon`` left out, and the records whose
+    time it was.
+
+    Creation times move the high-water mark, stop incremental walks and tell a feed's order.
+    One from the future (a wrong clock, a 9999-12-31 placeholder) would become the mark for
+    good, and every later incremental walk would stop after its first page. The record itself
+    is stored as received; only its time does not count for the cursor.
+    """
+    sane = tuple(None if t is None or t > horizon else t for t in page.created)
+    future = [
+        (record, created)
+        for record, created, kept in zip(page.records, page.created, sane, strict=True)
+        if created is not None and kept is None
+    ]
+    return (replace(page, created=sane), future) if future else (page, [])
+
+
+def _high_water(ctx: SyncContext, source: str, feed: str) -> datetime | None:
+    """The feed's high-water mark; one beyond the horizon (stored before that rule existed)
+    counts as none, so the walk reads the whole feed rather than stop at its first page."""
+    mark = ctx.state.high_water(source, feed)
+    return None if mark is not None and mark > ctx.horizon() else mark
 
 
 def _oldest_first(page: FetchedPage) -> bool:

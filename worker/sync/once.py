@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TextIO
 
 from worker.broker import InProcessWorker, wait_idle
 from worker.runtime import Runtime
@@ -92,12 +93,12 @@ def _wait(worker: InProcessWorker, deadline: float, tick: Callable[[], object]) 
                 return
 
 
-def tty_progress(stream: object = sys.stderr) -> Callable[[str], None] | None:
+def tty_progress(stream: TextIO = sys.stderr) -> Callable[[str], None] | None:
     """A progress printer that rewrites one line, or None when not on a terminal."""
-    if not getattr(stream, "isatty", lambda: False)():
+    if not stream.isatty():
         return None
 
     def show(line: str) -> None:
-        print(f"\r\033[K{line}", end="", file=stream, flush=True)  # type: ignore[call-overload]
+        print(f"\r\033[K{line}", end="", file=stream, flush=True)
 
     return show

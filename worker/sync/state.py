@@ -1,7 +1,9 @@
 """Sync run state: cursors (high-water marks, last full scan) and per-run progress counters.
 
-Ordinary mutable tables (``sync_cursor``, ``sync_run*``), apart from the immutable ledger.
-Every write is idempotent, so a message processed twice leaves the same state.
+The one module that reads and writes ``sync_run``, ``sync_run_feed``, ``sync_run_item`` and
+``sync_cursor`` (ordinary mutable tables, apart from the immutable ledger): status, readiness
+and the meta-alerts read them through ``RunState`` too. Every write is idempotent, so a message
+processed twice leaves the same state.
 """
 
 from __future__ import annotations
@@ -10,30 +12,51 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import Select, Table, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from ledger.storage.run_tables import SyncRun, SyncRunFeed, SyncRunItem
-from ledger.storage.tables import SyncCursor
+from ledger.storage.engine import read_only
+from ledger.storage.sync_tables import SYNC_CURSOR, SYNC_RUN, SYNC_RUN_FEED, SYNC_RUN_ITEM
 
-RUN: Table = SyncRun.__table__  # type: ignore[attr-defined]
-FEED: Table = SyncRunFeed.__table__  # type: ignore[attr-defined]
-ITEM: Table = SyncRunItem.__table__  # type: ignore[attr-defined]
-CURSOR: Table = SyncCursor.__table__  # type: ignore[attr-defined]
+RUN, FEED, ITEM, CURSOR = SYNC_RUN.c, SYNC_RUN_FEED.c, SYNC_RUN_ITEM.c, SYNC_CURSOR.c
+SOURCE_FEED = "_source"  # the cursor row of a source itself: its last call and latest error
 
 
 @dataclass(frozen=True)
 class RunSummary:
+    """One run so far: what its items appended, and how far its feed plan is done."""
+
     run_id: str
     source: str
     mode: str
+    started_at: datetime
     pages: int
     new_snapshots: int
     journal_entries: int
     rejected: int
     error: str | None
-    finished: bool
+    closed: bool  # ``finish_run`` was called (``tally sync --once``)
+    pages_expected: int
+    feeds_planned: int
+    feeds_finished: int
+
+    @property
+    def finished(self) -> bool:
+        """Closed, or every planned feed finished (a scheduled run is never closed)."""
+        return self.closed or 0 < self.feeds_planned == self.feeds_finished
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where one feed of one source stands (feed ``SOURCE_FEED``: the source itself)."""
+
+    source: str
+    feed: str
+    high_water: datetime | None  # creation time of the newest object seen
+    last_full_scan_at: datetime | None
+    last_success_at: datetime | None
+    last_error: str | None
 
 
 def _insert_ignore(conn: Connection, table: Table, values: dict[str, Any]) -> int:
@@ -42,48 +65,67 @@ def _insert_ignore(conn: Connection, table: Table, values: dict[str, Any]) -> in
     return conn.execute(stmt).rowcount or 0
 
 
+def _per_run(table: Table, value: Any) -> Any:
+    """``value`` aggregated over the rows of ``table`` that belong to the run selected around it."""
+    return select(value).where(table.c.run_id == RUN.run_id).scalar_subquery()
+
+
+# One row per run: its columns, what its items appended, and its feed plan (correlated
+# subqueries on each table's (run_id, ...) primary key, so a few index lookups per run).
+SUMMARY = select(
+    RUN.run_id,
+    RUN.source,
+    RUN.mode,
+    RUN.started_at,
+    *(
+        _per_run(SYNC_RUN_ITEM, func.coalesce(func.sum(column), 0)).label(column.name)
+        for column in (ITEM.pages, ITEM.new_snapshots, ITEM.journal_entries, ITEM.rejected)
+    ),
+    RUN.error,
+    RUN.finished_at.is_not(None).label("closed"),
+    _per_run(SYNC_RUN_FEED, func.coalesce(func.sum(FEED.pages_expected), 0)).label(
+        "pages_expected"
+    ),
+    _per_run(SYNC_RUN_FEED, func.count()).label("feeds_planned"),
+    _per_run(SYNC_RUN_FEED, func.count(FEED.finished_at)).label("feeds_finished"),
+)
+
+
 class RunState:
     """Reads and writes the sync bookkeeping tables."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._reader = read_only(engine)
 
     # --- runs
 
     def start_run(self, run_id: str, source: str, mode: str, now: datetime) -> None:
+        row = {"run_id": run_id, "source": source, "mode": mode, "started_at": now}
         with self._engine.begin() as conn:
-            _insert_ignore(
-                conn, RUN, {"run_id": run_id, "source": source, "mode": mode, "started_at": now}
-            )
+            _insert_ignore(conn, SYNC_RUN, row)
 
     def plan_feed(self, run_id: str, feed: str, pages_expected: int) -> None:
+        row = {"run_id": run_id, "feed": feed, "pages_expected": pages_expected}
         with self._engine.begin() as conn:
-            _insert_ignore(
-                conn, FEED, {"run_id": run_id, "feed": feed, "pages_expected": pages_expected}
-            )
+            _insert_ignore(conn, SYNC_RUN_FEED, row)
 
     def set_expected(self, run_id: str, feed: str, pages_expected: int) -> None:
         """Fix the plan of a walk whose length is known only at its end (incremental scans)."""
         with self._engine.begin() as conn:
-            conn.execute(
-                update(FEED)
-                .where(FEED.c.run_id == run_id, FEED.c.feed == feed)
-                .values(pages_expected=pages_expected)
-            )
+            conn.execute(_feed(run_id, feed).values(pages_expected=pages_expected))
 
     def extend_feed(self, run_id: str, feed: str, max_page: int) -> range:
         """Grow the plan to ``max_page``; only the caller winning the update gets the new pages."""
         with self._engine.begin() as conn:
             current = conn.execute(
-                select(FEED.c.pages_expected).where(FEED.c.run_id == run_id, FEED.c.feed == feed)
+                select(FEED.pages_expected).where(FEED.run_id == run_id, FEED.feed == feed)
             ).scalar_one_or_none()
             if current is None or max_page <= current:
                 return range(0)
             won = conn.execute(
-                update(FEED)
-                .where(
-                    FEED.c.run_id == run_id, FEED.c.feed == feed, FEED.c.pages_expected == current
-                )
+                _feed(run_id, feed)
+                .where(FEED.pages_expected == current)
                 .values(pages_expected=max_page)
             ).rowcount
         return range(current + 1, max_page + 1) if won else range(0)
@@ -109,35 +151,32 @@ class RunState:
             "done_at": now or datetime.now().astimezone(),
         }
         with self._engine.begin() as conn:
-            _insert_ignore(conn, ITEM, values)
+            _insert_ignore(conn, SYNC_RUN_ITEM, values)
 
     def note_newest(self, run_id: str, feed: str, newest: datetime | None) -> None:
         if newest is None:
             return
         with self._engine.begin() as conn:
             conn.execute(
-                update(FEED)
-                .where(FEED.c.run_id == run_id, FEED.c.feed == feed)
-                .where((FEED.c.newest_seen.is_(None)) | (FEED.c.newest_seen < newest))
+                _feed(run_id, feed)
+                .where((FEED.newest_seen.is_(None)) | (FEED.newest_seen < newest))
                 .values(newest_seen=newest)
             )
 
     def record_error(self, run_id: str, message: str) -> None:
         with self._engine.begin() as conn:
-            conn.execute(update(RUN).where(RUN.c.run_id == run_id).values(error=message[:2000]))
+            conn.execute(update(SYNC_RUN).where(RUN.run_id == run_id).values(error=message[:2000]))
 
     def feed_progress(self, run_id: str) -> dict[str, tuple[int, int]]:
         """feed → (pages done, pages expected)."""
-        with self._engine.connect() as conn:
+        with self._reader.connect() as conn:
             plans = conn.execute(
-                select(FEED.c.feed, FEED.c.pages_expected).where(FEED.c.run_id == run_id)
+                select(FEED.feed, FEED.pages_expected).where(FEED.run_id == run_id)
             ).all()
             result = {}
             for feed, expected in plans:
                 done = conn.execute(
-                    select(func.count())
-                    .select_from(ITEM)
-                    .where(ITEM.c.run_id == run_id, ITEM.c.item.like(f"{feed}#%"))
+                    select(func.count()).where(ITEM.run_id == run_id, ITEM.item.like(f"{feed}#%"))
                 ).scalar_one()
                 result[feed] = (int(done), int(expected))
         return result
@@ -149,16 +188,14 @@ class RunState:
             return False
         with self._engine.begin() as conn:
             won = conn.execute(
-                update(FEED)
-                .where(FEED.c.run_id == run_id, FEED.c.feed == feed, FEED.c.finished_at.is_(None))
-                .values(finished_at=now)
+                _feed(run_id, feed).where(FEED.finished_at.is_(None)).values(finished_at=now)
             ).rowcount
             if not won:
                 return False
             newest, mode = conn.execute(
-                select(FEED.c.newest_seen, RUN.c.mode)
-                .join(RUN, RUN.c.run_id == FEED.c.run_id)
-                .where(FEED.c.run_id == run_id, FEED.c.feed == feed)
+                select(FEED.newest_seen, RUN.mode)
+                .join(SYNC_RUN, RUN.run_id == FEED.run_id)
+                .where(FEED.run_id == run_id, FEED.feed == feed)
             ).one()
             self._advance_cursor(conn, source, feed, newest, now, full=(mode == "full"))
         return True
@@ -166,62 +203,63 @@ class RunState:
     def finish_run(self, run_id: str, now: datetime) -> None:
         with self._engine.begin() as conn:
             conn.execute(
-                update(RUN)
-                .where(RUN.c.run_id == run_id, RUN.c.finished_at.is_(None))
+                update(SYNC_RUN)
+                .where(RUN.run_id == run_id, RUN.finished_at.is_(None))
                 .values(finished_at=now)
             )
 
+    # --- reading runs back
+
     def summary(self, run_id: str) -> RunSummary | None:
-        with self._engine.connect() as conn:
-            run = conn.execute(select(RUN).where(RUN.c.run_id == run_id)).mappings().one_or_none()
-            if run is None:
-                return None
-            totals = conn.execute(
-                select(
-                    func.coalesce(func.sum(ITEM.c.pages), 0),
-                    func.coalesce(func.sum(ITEM.c.new_snapshots), 0),
-                    func.coalesce(func.sum(ITEM.c.journal_entries), 0),
-                    func.coalesce(func.sum(ITEM.c.rejected), 0),
-                ).where(ITEM.c.run_id == run_id)
-            ).one()
-        return RunSummary(
-            run_id,
-            run["source"],
-            run["mode"],
-            *(int(t) for t in totals),
-            error=run["error"],
-            finished=run["finished_at"] is not None,
+        found = self._summaries(SUMMARY.where(RUN.run_id == run_id))
+        return found[0] if found else None
+
+    def latest_runs(self, source: str, limit: int = 1) -> list[RunSummary]:
+        """The ``limit`` latest runs of ``source``, newest first."""
+        newest_first = (RUN.started_at.desc(), RUN.run_id.desc())
+        return self._summaries(
+            SUMMARY.where(RUN.source == source).order_by(*newest_first).limit(limit)
         )
+
+    def first_runs(self) -> dict[str, datetime]:
+        """source → when its first run started, for every source that has run."""
+        stmt = select(RUN.source, func.min(RUN.started_at)).group_by(RUN.source)
+        with self._reader.connect() as conn:
+            return {source: started for source, started in conn.execute(stmt)}
+
+    def _summaries(self, stmt: Select[Any]) -> list[RunSummary]:
+        with self._reader.connect() as conn:
+            rows = conn.execute(stmt).mappings().all()
+        return [RunSummary(**{**row, "closed": bool(row["closed"])}) for row in rows]
 
     # --- cursors
 
     def high_water(self, source: str, feed: str) -> datetime | None:
-        with self._engine.connect() as conn:
+        with self._reader.connect() as conn:
             return conn.execute(
-                select(CURSOR.c.high_water).where(CURSOR.c.source == source, CURSOR.c.feed == feed)
+                select(CURSOR.high_water).where(CURSOR.source == source, CURSOR.feed == feed)
             ).scalar_one_or_none()
 
-    def cursors(self) -> list[dict[str, Any]]:
-        with self._engine.connect() as conn:
-            return [
-                dict(r)
-                for r in conn.execute(
-                    select(CURSOR).order_by(CURSOR.c.source, CURSOR.c.feed)
-                ).mappings()
-            ]
+    def cursors(self) -> list[Cursor]:
+        """Every cursor, by source and feed (each source's ``SOURCE_FEED`` row among them)."""
+        stmt = select(
+            CURSOR.source,
+            CURSOR.feed,
+            CURSOR.high_water,
+            CURSOR.last_full_scan_at,
+            CURSOR.last_success_at,
+            CURSOR.last_error,
+        ).order_by(CURSOR.source, CURSOR.feed)
+        with self._reader.connect() as conn:
+            return [Cursor(*row) for row in conn.execute(stmt)]
 
     def mark_source(self, source: str, now: datetime, error: str | None) -> None:
         """Record a source's last success (error None) or its latest error, for meta-alerts."""
+        values: dict[str, Any] = {"updated_at": now, "last_error": error}
+        if error is None:
+            values["last_success_at"] = now
         with self._engine.begin() as conn:
-            _insert_ignore(conn, CURSOR, {"source": source, "feed": "_source", "updated_at": now})
-            values: dict[str, Any] = {"updated_at": now, "last_error": error}
-            if error is None:
-                values["last_success_at"] = now
-            conn.execute(
-                update(CURSOR)
-                .where(CURSOR.c.source == source, CURSOR.c.feed == "_source")
-                .values(**values)
-            )
+            self._set_cursor(conn, source, SOURCE_FEED, now, values)
 
     def _advance_cursor(
         self,
@@ -233,17 +271,30 @@ class RunState:
         *,
         full: bool,
     ) -> None:
-        _insert_ignore(conn, CURSOR, {"source": source, "feed": feed, "updated_at": now})
         values: dict[str, Any] = {"updated_at": now, "last_success_at": now, "last_error": None}
         if full:
             values["last_full_scan_at"] = now
-        conn.execute(
-            update(CURSOR).where(CURSOR.c.source == source, CURSOR.c.feed == feed).values(**values)
-        )
+        self._set_cursor(conn, source, feed, now, values)
         if newest is not None:
             conn.execute(
-                update(CURSOR)
-                .where(CURSOR.c.source == source, CURSOR.c.feed == feed)
-                .where((CURSOR.c.high_water.is_(None)) | (CURSOR.c.high_water < newest))
+                _cursor(source, feed)
+                .where((CURSOR.high_water.is_(None)) | (CURSOR.high_water < newest))
                 .values(high_water=newest)
             )
+
+    @staticmethod
+    def _set_cursor(
+        conn: Connection, source: str, feed: str, now: datetime, values: dict[str, Any]
+    ) -> None:
+        _insert_ignore(conn, SYNC_CURSOR, {"source": source, "feed": feed, "updated_at": now})
+        conn.execute(_cursor(source, feed).values(**values))
+
+
+def _feed(run_id: str, feed: str) -> Any:
+    """UPDATE of one feed plan of one run (narrow it further with ``.where``)."""
+    return update(SYNC_RUN_FEED).where(FEED.run_id == run_id, FEED.feed == feed)
+
+
+def _cursor(source: str, feed: str) -> Any:
+    """UPDATE of one cursor (narrow it further with ``.where``)."""
+    return update(SYNC_CURSOR).where(CURSOR.source == source, CURSOR.feed == feed)

@@ -1,23 +1,19 @@
 """What the sync and the alerts look like now, read from the database: each source's feeds,
 last success and latest run, and the live alerts by rule. For ``tally status``, readiness and
-the ledger-state gauges; reads only, a few rows per source."""
+the ledger-state gauges; reads only (through ``RunState`` and ``AlertStore``), a few rows per
+source."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from ledger.alerts.rows import ALERT
-from ledger.alerts.state import ACKNOWLEDGED, OPEN
-from ledger.storage.engine import read_only
+from ledger.alerts.store import AlertStore
 from ledger.storage.store import LedgerStore
 from worker.metrics import FeedState, LedgerState
-from worker.sync.facts import SOURCE_FEED
-from worker.sync.state import CURSOR, FEED, ITEM, RUN
+from worker.sync.state import SOURCE_FEED, Cursor, RunState, RunSummary
 
 
 def utc_now() -> datetime:
@@ -45,25 +41,13 @@ class FeedStatus:
 
 
 @dataclass(frozen=True)
-class RunStatus:
-    run_id: str
-    mode: str
-    started_at: datetime
-    finished: bool
-    pages: int
-    pages_expected: int
-    rejected: int
-    error: str | None
-
-
-@dataclass(frozen=True)
 class SourceStatus:
     source: str
     feeds: tuple[FeedStatus, ...]
     last_call_at: datetime | None  # the source's last successful call of any kind
     last_error: str | None
     first_run_at: datetime | None
-    latest_run: RunStatus | None
+    latest_run: RunSummary | None
 
     @property
     def last_sync_at(self) -> datetime | None:
@@ -71,90 +55,39 @@ class SourceStatus:
         return max(times) if times else None
 
 
-def _latest_run(conn: Any, source: str) -> RunStatus | None:
-    run = (
-        conn.execute(
-            select(RUN)
-            .where(RUN.c.source == source)
-            .order_by(RUN.c.started_at.desc(), RUN.c.run_id.desc())
-            .limit(1)
-        )
-        .mappings()
-        .first()
-    )
-    if run is None:
-        return None
-    rid = run["run_id"]
-    pages, rejected = conn.execute(
-        select(
-            func.coalesce(func.sum(ITEM.c.pages), 0), func.coalesce(func.sum(ITEM.c.rejected), 0)
-        ).where(ITEM.c.run_id == rid)
-    ).one()
-    planned, expected, done = conn.execute(
-        select(
-            func.count(),
-            func.coalesce(func.sum(FEED.c.pages_expected), 0),
-            func.count(FEED.c.finished_at),
-        ).where(FEED.c.run_id == rid)
-    ).one()
-    finished = run["finished_at"] is not None or (planned > 0 and planned == done)
-    return RunStatus(
-        rid,
-        run["mode"],
-        run["started_at"],
-        finished,
-        int(pages),
-        int(expected),
-        int(rejected),
-        run["error"],
-    )
-
-
 def source_status(engine: Engine) -> list[SourceStatus]:
     """Every source that has a cursor or a run, with its feeds and its latest run."""
-    with read_only(engine).connect() as conn:
-        cursors = conn.execute(select(CURSOR).order_by(CURSOR.c.source, CURSOR.c.feed)).mappings()
-        by_source: dict[str, list[Any]] = {}
-        for row in cursors:
-            by_source.setdefault(row["source"], []).append(row)
-        first_runs = {
-            source: started
-            for source, started in conn.execute(
-                select(RUN.c.source, func.min(RUN.c.started_at)).group_by(RUN.c.source)
+    state = RunState(engine)
+    by_source: dict[str, list[Cursor]] = {}
+    for cursor in state.cursors():
+        by_source.setdefault(cursor.source, []).append(cursor)
+    first_runs = state.first_runs()
+    found = []
+    for source in sorted(by_source.keys() | first_runs.keys()):
+        cursors = by_source.get(source, [])
+        marker = next((c for c in cursors if c.feed == SOURCE_FEED), None)
+        feeds = tuple(
+            FeedStatus(c.feed, c.last_success_at, c.high_water, c.last_full_scan_at)
+            for c in cursors
+            if c.feed != SOURCE_FEED
+        )
+        latest = state.latest_runs(source, 1)
+        found.append(
+            SourceStatus(
+                source,
+                feeds,
+                marker.last_success_at if marker else None,
+                marker.last_error if marker else None,
+                first_runs.get(source),
+                latest[0] if latest else None,
             )
-        }
-        found = []
-        for source in sorted(by_source.keys() | first_runs.keys()):
-            rows = by_source.get(source, [])
-            marker = next((r for r in rows if r["feed"] == SOURCE_FEED), None)
-            feeds = tuple(
-                FeedStatus(r["feed"], r["last_success_at"], r["high_water"], r["last_full_scan_at"])
-                for r in rows
-                if r["feed"] != SOURCE_FEED
-            )
-            found.append(
-                SourceStatus(
-                    source,
-                    feeds,
-                    marker["last_success_at"] if marker else None,
-                    marker["last_error"] if marker else None,
-                    first_runs.get(source),
-                    _latest_run(conn, source),
-                )
-            )
+        )
     return found
 
 
 def alerts_by_rule(engine: Engine) -> dict[tuple[str, str], int]:
     """(rule, status) → how many alerts are open or acknowledged."""
-    live = (OPEN, ACKNOWLEDGED)
-    stmt = (
-        select(ALERT.c.rule, ALERT.c.status, func.count())
-        .where(ALERT.c.status.in_(live))
-        .group_by(ALERT.c.rule, ALERT.c.status)
-    )
-    with read_only(engine).connect() as conn:
-        return {(rule, status): int(n) for rule, status, n in conn.execute(stmt)}
+    return AlertStore(engine).live_counts()
 
 
 def ledger_state(store: LedgerStore) -> LedgerState:

@@ -21,7 +21,8 @@ from ledger.alerts.outbox import Outbox
 from ledger.alerts.store import AlertStore, Notification
 from ledger.model import RawRecord
 from ledger.precision import PrecisionTable
-from ledger.storage.engine import open_ledger
+from ledger.storage.open import open_ledger
+from tests.helpers.books import DERIVERS, PLANS
 from tests.strategies import order_payload
 from worker.alerts.reconcile import ReconcileContext, reconcile
 from worker.alerts.sinks import (
@@ -121,7 +122,7 @@ def _settings(url: str, receiver: Receiver) -> Settings:
 
 
 def _append(url: str, *orders: tuple[str, str]) -> None:
-    store = open_ledger(url, PrecisionTable())
+    store = open_ledger(url, PrecisionTable(), derivers=DERIVERS)
     try:
         records = [
             RawRecord(
@@ -272,7 +273,7 @@ def test_a_lost_or_failed_delivery_is_due_again_later(ledger_url: str) -> None:
     store = open_ledger(ledger_url, PrecisionTable())
     try:
         settings = load_settings(database_url=ledger_url)
-        ctx = ReconcileContext.from_settings(store, settings, lambda: OBSERVED)
+        ctx = ReconcileContext.from_settings(store, settings, lambda: OBSERVED, PLANS)
         [note] = reconcile(ctx).notifications
         outbox = Outbox(store.engine)
         now = OBSERVED

@@ -22,15 +22,21 @@ from ledger.alerts.tables import ALERT_TABLES
 from ledger.model import RawRecord
 from ledger.precision import PrecisionTable
 from ledger.reconcile.meta import SOURCE_UNREACHABLE, TOO_MANY_REJECTED
-from ledger.storage.engine import make_engine, open_ledger
+from ledger.storage.engine import make_engine
+from ledger.storage.open import open_ledger
 from ledger.storage.store import LedgerStore
 from tests import ebioro_data as ebioro
+from tests.helpers import books
 from tests.strategies import order_payload, refund_payload, transaction_payload
 from worker.alerts.reconcile import ReconcileContext, ReconcileReport, reconcile
 from worker.app.cli import main
 from worker.app.session import worker_session
 from worker.broker import wait_idle
-from worker.config import SANDBOX_API_KEY, Settings, load_settings
+from worker.config import Settings, load_settings
+from worker.gateways.aurpay import plan as aurpay_plan
+from worker.gateways.aurpay import postings as aurpay_postings
+from worker.gateways.aurpay.settings import SANDBOX_API_KEY
+from worker.gateways.books import deriver_table, plan_table
 from worker.sync.once import sync_once
 from worker.sync.state import RunState
 
@@ -61,13 +67,18 @@ class Env:
         return {(a.rule, a.subject_id, a.check): a for a in self.ctx.alerts.list_alerts()}
 
 
+# Both gateways under their default names, and a second Aurpay account beside the first.
+DERIVERS = {**books.DERIVERS, **deriver_table({"aurpay-eu": aurpay_postings.DERIVERS})}
+PLANS = {**books.PLANS, **plan_table({"aurpay-eu": aurpay_plan.make_plan})}
+
+
 @pytest.fixture
 def env(ledger_url: str) -> Iterator[Env]:
-    store = open_ledger(ledger_url, PrecisionTable())
+    store = open_ledger(ledger_url, PrecisionTable(), derivers=DERIVERS)
     clock = Clock(T0)
     settings = load_settings(database_url=ledger_url, tally_refund_grace_seconds=3600)
     try:
-        yield Env(store, clock, ReconcileContext.from_settings(store, settings, clock))
+        yield Env(store, clock, ReconcileContext.from_settings(store, settings, clock, PLANS))
     finally:
         store.close()
 
@@ -213,6 +224,24 @@ def test_a_transaction_change_re_judges_its_order_through_the_index(env: Env) ->
     assert set(env.live()) == {("order", "o1", "amount"), ("order", "o1", "obtained")}
 
 
+def test_two_accounts_of_one_gateway_keep_their_own_books_and_alerts(env: Env) -> None:
+    eu = order("o1", **SHORT)
+    env.append(order("o1", **SHORT), RawRecord("aurpay-eu", eu.kind, eu.external_id, eu.payload))
+    notes = env.run().notifications
+    assert sorted((n.alert["source"], n.alert["rule"]) for n in notes) == [
+        ("aurpay", "order"),
+        ("aurpay-eu", "order"),
+    ]
+    accounts = {p.account for e in env.store.iter_journal() for p in e.postings}
+    assert {"assets:aurpay:BTC", "assets:aurpay-eu:BTC"} <= accounts
+    env.append(order("o1", **GOOD))  # fixed in one account only
+    [resolved] = env.run().notifications
+    assert (resolved.event, resolved.alert["source"]) == ("resolved", "aurpay")
+    [(rule, subject, _)] = env.live()
+    assert (rule, subject) == ("order", "o1")  # aurpay-eu's is still open
+    assert {a.source for a in env.ctx.alerts.list_alerts()} == {"aurpay-eu"}
+
+
 def test_a_person_resolving_keeps_the_same_evidence_quiet(env: Env) -> None:
     env.append(order("o1", **SHORT))
     env.run()
@@ -275,13 +304,13 @@ def test_ebioro_payments_and_refunds_reconcile_through_their_plan(env: Env) -> N
     )
     env.run()
     found = {(rule, subject) for rule, subject, _ in env.live()}
-    assert ("ebioro-refunded-without-refund", "pt_2") in found
+    assert ("refunded-without-refund", "pt_2") in found
     assert {subject for _, subject in found} == {"pt_1", "pt_2"}
     settled = ebioro.payment_payload(id="pt_2", status="refunded", updatedAt=LONG_AGO)
     refund = ebioro.refund_payload("rf_1", value=500, payment=settled)
     env.append(RawRecord("ebioro", "refund", "rf_1", refund))
     report = env.run()
-    assert ("ebioro-refunded-without-refund", "pt_2") in {
+    assert ("refunded-without-refund", "pt_2") in {
         (n.alert["rule"], n.alert["subject_id"])
         for n in report.notifications
         if n.event == "resolved"

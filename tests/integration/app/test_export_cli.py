@@ -17,9 +17,12 @@ from ledger.exports.writers import JOURNAL_COLUMNS
 from ledger.model import RawRecord
 from ledger.money import fmt
 from ledger.precision import PrecisionTable
-from ledger.storage.engine import open_ledger, upgrade
+from ledger.storage.engine import upgrade
+from ledger.storage.open import open_ledger
 from tests.strategies import order_payload, refund_payload, transaction_payload
 from worker.app.cli import main
+from worker.config import load_settings
+from worker.runtime import ledger_derivers
 
 OBSERVED = datetime(2025, 2, 6, 12, 0, tzinfo=UTC)
 API_KEY = "sk-live-export-test-key-0042"
@@ -54,7 +57,8 @@ def _records() -> list[RawRecord]:
 def ledger_url(db_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """A migrated ledger with orders in three currencies, a refund, suspense and a reversal."""
     upgrade(db_url)
-    store = open_ledger(db_url, PrecisionTable(), auto_upgrade=False)
+    derivers = ledger_derivers(load_settings())  # the built-in gateways' books
+    store = open_ledger(db_url, PrecisionTable(), auto_upgrade=False, derivers=derivers)
     try:
         store.append(_records(), observed_at=OBSERVED)
         corrected = _order(

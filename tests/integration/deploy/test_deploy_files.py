@@ -17,13 +17,21 @@ from typing import Any
 import pytest
 import yaml
 
+from worker.accounts import env_prefix
 from worker.app.cli import build_parser
 from worker.config import Settings
+from worker.gateways.registry import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[3]
 DEPLOY = ROOT / "deploy"
 TALLY = ROOT / ".venv" / "bin" / "tally"
-SETTINGS = [name.upper() for name in Settings.model_fields]
+# The core settings, then each gateway's for its default account (AURPAY_API_KEY, …).
+ACCOUNT_FIELDS = {
+    env_prefix(g.name, None).upper() + field.upper(): (g, field)
+    for g in REGISTRY
+    for field in g.settings.model_fields
+}
+SETTINGS = [name.upper() for name in Settings.model_fields] + list(ACCOUNT_FIELDS)
 GRACE = Settings.model_fields["tally_shutdown_grace_seconds"].default
 SERVICES = {("worker",), ("scheduler",), ("callbacks",)}
 RELEASE = ("db", "upgrade")
@@ -81,12 +89,19 @@ def test_env_example_lists_every_setting_with_a_comment_and_its_default(tmp_path
     assigned = [
         (i, line.split("=", 1)[0]) for i, line in enumerate(lines) if re.match(r"[A-Z]", line)
     ]
-    assert [name for _, name in assigned] == SETTINGS  # every one, once, in Settings' order
+    names = [name for _, name in assigned]
+    assert sorted(names) == sorted(SETTINGS)  # every one, once
+    core = [n.upper() for n in Settings.model_fields]
+    assert [n for n in names if n in core] == core  # in Settings' order
     for i, name in assigned:
         assert lines[i - 1].startswith("# ") and len(lines[i - 1]) > 10, f"{name} has no comment"
     # Used as it is, the file changes nothing: every value is the default (or unset).
     from_file = Settings(_env_file=DEPLOY / "env.example")  # type: ignore[call-arg]
     assert from_file.model_dump() == Settings(_env_file=None).model_dump()  # type: ignore[call-arg]
+    for gateway in REGISTRY:
+        prefix = env_prefix(gateway.name, None)
+        account = gateway.settings(_env_file=DEPLOY / "env.example", _env_prefix=prefix)
+        assert account.model_dump() == gateway.settings(_env_file=None).model_dump()
     table = doc.render_table()
     assert all(f"| `{name}` |" in table for name in SETTINGS)
 
@@ -98,6 +113,10 @@ def test_kubernetes_config_map_and_secret_hold_every_setting_once() -> None:
     assert config & secret == set()
     secret_fields = {
         n.upper() for n, f in Settings.model_fields.items() if "SecretStr" in str(f.annotation)
+    } | {
+        name
+        for name, (g, field) in ACCOUNT_FIELDS.items()
+        if "SecretStr" in str(g.settings.model_fields[field].annotation)
     }
     assert secret_fields <= secret  # no credential in a ConfigMap
     assert {"DATABASE_URL", "REDIS_URL"} <= secret  # URLs carry passwords

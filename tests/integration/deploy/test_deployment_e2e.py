@@ -26,7 +26,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from ledger.precision import PrecisionTable
-from ledger.storage.engine import make_engine, open_ledger
+from ledger.storage.engine import make_engine
+from ledger.storage.open import open_ledger
+from ledger.storage.sync_tables import SYNC_RUN
 from sandbox.aurpay import RunningSandbox
 from tests.helpers.ledger_view import ledger_content, truth_problems, versions_per_object
 from tests.helpers.processes import TallyProcess
@@ -34,14 +36,15 @@ from tests.helpers.sandbox import run_sync, sandbox_env, sandbox_settings
 from tests.helpers.waiting import wait_until
 from worker.app.session import worker_session
 from worker.broker import run_in_process, setup_broker
-from worker.config import (
+from worker.config import load_settings
+from worker.gateways.aurpay.settings import (
     SANDBOX_API_KEY,
     SANDBOX_CALLBACK_SECRET,
     SANDBOX_CALLBACK_TOKEN,
-    load_settings,
 )
+from worker.redis_client import connect_redis
 from worker.sync.actors import QUEUES
-from worker.sync.state import RUN, RunState
+from worker.sync.state import RunState
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 SandboxFactory = Callable[..., RunningSandbox]
@@ -129,7 +132,7 @@ def counter(
 
 def run_ids(engine: Any) -> list[str]:
     with engine.connect() as conn:
-        return list(conn.execute(select(RUN.c.run_id)).scalars())
+        return list(conn.execute(select(SYNC_RUN.c.run_id)).scalars())
 
 
 def pages_done(state: RunState, ids: list[str]) -> int:
@@ -274,7 +277,8 @@ def test_a_message_still_running_when_the_grace_period_ends_goes_back_to_the_que
     redis_namespace: tuple[str, str],
 ) -> None:
     redis_url, namespace = redis_namespace
-    broker = setup_broker(load_settings(redis_url=redis_url), namespace=namespace)
+    settings = load_settings(redis_url=redis_url)
+    broker = setup_broker(settings, connect_redis(settings), namespace=namespace)
     started, release = threading.Event(), threading.Event()
     runs: list[str] = []
 

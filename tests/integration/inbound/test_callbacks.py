@@ -1,4 +1,5 @@
-"""The callbacks server over real HTTP with real signatures: who gets in and what gets enqueued."""
+"""The callbacks server over real HTTP with real Aurpay signatures: who gets in and what gets
+enqueued, for one account and for two side by side."""
 
 from __future__ import annotations
 
@@ -14,25 +15,39 @@ import structlog
 from ledger import jsonx
 from worker.config import Settings, load_settings
 from worker.gateways.aurpay.auth import iso_now, sign_callback
+from worker.gateways.aurpay.callbacks import AurpayCallbacks
+from worker.gateways.contract import Delivery, FollowUp
 from worker.inbound.replay import MemoryReplayCache, RedisReplayCache, ReplayCache
-from worker.inbound.server import CallbackConfig, CallbackServer, handle_aurpay_callback
+from worker.inbound.server import CallbackServer, Route, handle_delivery
 
 TOKEN = "EEB0C8EEB1B6C7D9C7D938449C44DAE7DC484C87C14E"
 SECRET = "test-callback-secret"
 ORDER = "20250207040935220628"
 PATH = "/callbacks/aurpay"
+API_KEY = "unused-api-key-0001"
 
 
 class Refreshes:
-    def __init__(self) -> None:
-        self.order_ids: list[str] = []
+    """What the server enqueued: (source, kind, id) each."""
 
-    def __call__(self, order_id: str) -> None:
-        self.order_ids.append(order_id)
+    def __init__(self) -> None:
+        self.objects: list[tuple[str, str, str]] = []
+
+    def __call__(self, source: str, refetch: FollowUp) -> None:
+        self.objects.append((source, refetch.kind, refetch.external_id))
+
+    @property
+    def order_ids(self) -> list[str]:
+        return [i for source, kind, i in self.objects if (source, kind) == ("aurpay", "order")]
 
 
 def _settings(**overrides: Any) -> Settings:
-    values = {"aurpay_callback_token": TOKEN, "aurpay_callback_secret": SECRET, **overrides}
+    values = {
+        "aurpay_api_key": API_KEY,
+        "aurpay_callback_token": TOKEN,
+        "aurpay_callback_secret": SECRET,
+        **overrides,
+    }
     return load_settings(**values)
 
 
@@ -186,7 +201,7 @@ def test_a_callback_without_an_order_id_is_a_bad_request(serve: Any, http: httpx
 
 
 def test_without_callback_credentials_the_endpoint_says_503(serve: Any, http: httpx.Client) -> None:
-    server, refreshes = serve(load_settings())
+    server, refreshes = serve(load_settings(aurpay_api_key=API_KEY))
     url = f"{server.url}{PATH}?order_id={ORDER}"
 
     response = http.get(url, headers=_signed(url))
@@ -201,39 +216,65 @@ def test_health_and_unknown_paths(serve: Any, http: httpx.Client) -> None:
 
     assert http.get(f"{server.url}/healthz").json() == {"status": "ok"}
     assert http.get(f"{server.url}/elsewhere").status_code == 404
+    assert http.get(f"{server.url}/callbacks/ebioro").status_code == 404  # not configured
+
+
+def _verifier(settings: Settings, source: str = "aurpay") -> AurpayCallbacks:
+    return AurpayCallbacks.for_account(
+        settings.sources[source].settings,  # type: ignore[arg-type]
+        settings.inbound_policy,
+    )
 
 
 def test_a_failed_enqueue_answers_503_and_lets_the_retry_through() -> None:
     url = f"https://tally.example.com{PATH}?order_id={ORDER}"
-    config = CallbackConfig.from_settings(_settings(tally_public_url="https://tally.example.com"))
+    route = Route("aurpay", _verifier(_settings()))
     cache, refreshes, calls = MemoryReplayCache(), Refreshes(), []
 
-    def enqueue(order_id: str) -> None:
-        calls.append(order_id)
+    def enqueue(source: str, refetch: FollowUp) -> None:
+        calls.append(refetch)
         if len(calls) == 1:
             raise ConnectionError("broker down")
-        refreshes(order_id)
+        refreshes(source, refetch)
 
     def deliver() -> int:
-        status, _ = handle_aurpay_callback(
-            "GET",
-            f"{PATH}?order_id={ORDER}",
-            _signed(url),
-            b"",
-            settings_view=config,
-            now=datetime.now(UTC),
-            replay_cache=cache,
-            enqueue_refresh=enqueue,
-        )
+        headers = {k.lower(): v for k, v in _signed(url).items()}
+        target = f"{PATH}?order_id={ORDER}"
+        delivery = Delivery("GET", target, url, headers, b"", datetime.now(UTC))
+        status, _ = handle_delivery(route, delivery, replay_cache=cache, enqueue=enqueue)
         return status
 
     assert [deliver(), deliver()] == [503, 200]
     assert refreshes.order_ids == [ORDER]
 
 
-def test_the_config_repr_hides_the_secrets() -> None:
-    text = repr(CallbackConfig.from_settings(_settings()))
+def test_the_verifier_repr_hides_the_secrets() -> None:
+    text = repr(_verifier(_settings()))
     assert TOKEN not in text and SECRET not in text
+
+
+def test_two_accounts_get_their_own_routes_credentials_and_source(
+    serve: Any, http: httpx.Client
+) -> None:
+    eu_token, eu_secret = "EUTOKEN0000000000000000000000000000000000000", "eu-callback-secret"
+    server, refreshes = serve(
+        _settings(
+            tally_sources="aurpay,aurpay-eu",
+            aurpay_eu_api_key=API_KEY + "-eu",
+            aurpay_eu_callback_token=eu_token,
+            aurpay_eu_callback_secret=eu_secret,
+        )
+    )
+    eu = f"{server.url}/callbacks/aurpay-eu?order_id=777"
+    eu_headers = {"Callback-Token": eu_token, "Date": iso_now()}
+    eu_headers["Signature"] = sign_callback(eu_secret, eu_headers["Date"], eu)
+
+    assert http.get(eu, headers=_signed(eu)).status_code == 401  # the other store's pair
+    assert http.get(eu, headers=eu_headers).status_code == 200
+    default = f"{server.url}{PATH}?order_id={ORDER}"
+    assert http.get(default, headers=eu_headers).status_code == 401
+    assert http.get(default, headers=_signed(default)).status_code == 200
+    assert refreshes.objects == [("aurpay-eu", "order", "777"), ("aurpay", "order", ORDER)]
 
 
 @pytest.mark.redis

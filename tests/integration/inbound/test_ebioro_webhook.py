@@ -8,12 +8,13 @@ import httpx
 import pytest
 
 from worker.config import load_settings
+from worker.gateways.contract import FollowUp
 from worker.gateways.ebioro.auth import compact_body, sign_webhook
-from worker.gateways.ebioro.webhook import WEBHOOK_PATH
 from worker.inbound.replay import MemoryReplayCache
 from worker.inbound.server import CallbackServer
 
 SECRET = "sk_test_webhook_secret"
+WEBHOOK_PATH = "/callbacks/ebioro"
 
 
 @pytest.fixture
@@ -24,14 +25,12 @@ def server() -> Iterator[tuple[CallbackServer, list[str]]]:
         ebioro_base_url="https://test-merchant.ebioro.com",
     )
     enqueued: list[str] = []
-    srv = CallbackServer(
-        settings,
-        lambda order_id: None,
-        MemoryReplayCache(),
-        "127.0.0.1",
-        0,
-        enqueue_ebioro_refresh=enqueued.append,
-    )
+
+    def enqueue(source: str, refetch: FollowUp) -> None:
+        assert (source, refetch.kind) == ("ebioro", "payment")
+        enqueued.append(refetch.external_id)
+
+    srv = CallbackServer(settings, enqueue, MemoryReplayCache(), "127.0.0.1", 0)
     srv.start()
     try:
         yield srv, enqueued

@@ -15,6 +15,7 @@ from dramatiq.rate_limits.backends import RedisBackend, StubBackend
 from worker.config import load_settings
 from worker.errors import TransientError
 from worker.limits.ratelimit import RateLimitWait, SourceLimiter, rate_limit_backend
+from worker.redis_client import connect_redis
 
 CONCURRENCY = 2
 PER_SECOND = 6
@@ -120,17 +121,19 @@ def test_a_failing_request_gives_its_slot_back(
 def test_redis_keys_live_under_the_namespace(redis_namespace: tuple[str, str]) -> None:
     url, namespace = redis_namespace
     settings = load_settings(redis_url=url, redis_namespace=namespace)
-    backend = rate_limit_backend(settings)
+    backend = rate_limit_backend(connect_redis(settings))
     assert isinstance(backend, RedisBackend)
-    limiter = SourceLimiter.for_aurpay(backend, settings)
+    eu = load_settings(aurpay_eu_api_key="k-eu", tally_sources="aurpay-eu")
+    account = eu.sources["aurpay-eu"]
+    limiter = SourceLimiter.for_account(backend, "aurpay-eu", account.settings, namespace=namespace)
 
     with limiter.slot():
-        keys = {k.decode() for k in backend.client.scan_iter(f"{namespace}:ratelimit:aurpay:*")}
+        keys = {k.decode() for k in backend.client.scan_iter(f"{namespace}:ratelimit:*")}
     backend.client.close()
 
-    assert any(k.startswith(f"{namespace}:ratelimit:aurpay:concurrent") for k in keys)
-    assert any(k.startswith(f"{namespace}:ratelimit:aurpay:second@") for k in keys)
+    assert any(k.startswith(f"{namespace}:ratelimit:aurpay-eu:concurrent") for k in keys)
+    assert any(k.startswith(f"{namespace}:ratelimit:aurpay-eu:second@") for k in keys)
 
 
 def test_without_redis_the_backend_is_in_memory() -> None:
-    assert isinstance(rate_limit_backend(load_settings()), StubBackend)
+    assert isinstance(rate_limit_backend(connect_redis(load_settings())), StubBackend)

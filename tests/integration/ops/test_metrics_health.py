@@ -22,10 +22,12 @@ from tests.helpers.sandbox import run_sync, sandbox_settings
 from worker.app.cli import main
 from worker.app.session import worker_session
 from worker.broker import setup_broker
-from worker.config import SANDBOX_API_KEY, load_settings
+from worker.config import load_settings
 from worker.errors import ConfigError
+from worker.gateways.aurpay.settings import SANDBOX_API_KEY
 from worker.metrics import REGISTRY
 from worker.ops.health import readiness, serve_ops
+from worker.redis_client import connect_redis
 from worker.sync.state import RunState
 from worker.sync.status import utc_now
 
@@ -152,7 +154,7 @@ def test_the_ops_server_serves_metrics_health_and_readiness(
         finally:
             ops.stop()
         seen = scrape(metrics.text)
-        cursors = {c["feed"]: c for c in RunState(store.engine).cursors()}
+        cursors = {c.feed: c for c in RunState(store.engine).cursors()}
         alerts = Counter((a.rule, a.status) for a in AlertStore(store.engine).list_alerts())
         head_seq = store.head()[0]
 
@@ -161,9 +163,9 @@ def test_the_ops_server_serves_metrics_health_and_readiness(
 
     assert gauge("tally_ledger_state_up") == 1
     for feed in ("orders", "transactions"):
-        lag = (now - cursors[feed]["high_water"]).total_seconds()
+        lag = (now - cursors[feed].high_water).total_seconds()
         assert gauge("tally_sync_lag_seconds", source="aurpay", feed=feed) == lag
-        full = cursors[feed]["last_full_scan_at"].timestamp()
+        full = cursors[feed].last_full_scan_at.timestamp()
         assert (
             gauge("tally_sync_last_full_scan_timestamp_seconds", source="aurpay", feed=feed) == full
         )
@@ -206,7 +208,8 @@ def test_readiness_names_what_is_wrong(sqlite_url: str) -> None:
         )
         assert readiness(engine, None, ["aurpay"], now, 0).ok  # 0: the age is not checked
 
-        broker = setup_broker(load_settings(redis_url=closed_redis_url()))
+        unreachable = load_settings(redis_url=closed_redis_url())
+        broker = setup_broker(unreachable, connect_redis(unreachable))
         port = free_port()
         settings = load_settings(database_url=sqlite_url, tally_metrics_port=port)
         store = LedgerStore(engine, PrecisionTable())
@@ -283,7 +286,7 @@ def test_a_taken_metrics_port_is_a_one_line_config_error(sqlite_url: str) -> Non
         port = taken.getsockname()[1]
         settings = load_settings(database_url=sqlite_url, tally_metrics_port=port)
         store = LedgerStore(make_engine(sqlite_url), PrecisionTable())
-        broker = setup_broker(settings)
+        broker = setup_broker(settings, None)
         try:
             with pytest.raises(ConfigError) as caught:
                 serve_ops(settings, store, broker, [], ledger_gauges=False)

@@ -16,14 +16,14 @@ import pytest
 
 from ledger import jsonx
 from sandbox.aurpay import RunningSandbox, SandboxConfig, start_sandbox
-from worker.config import (
+from worker.gateways.aurpay.auth import sign_callback, signature_headers
+from worker.gateways.aurpay.settings import (
     SANDBOX_API_KEY,
     SANDBOX_API_SECRET,
     SANDBOX_API_TOKEN,
     SANDBOX_CALLBACK_SECRET,
     SANDBOX_CALLBACK_TOKEN,
 )
-from worker.gateways.aurpay.auth import sign_callback, signature_headers
 
 ORDERS = "/api/v2/order/"
 

@@ -26,8 +26,9 @@ from sandbox.ebioro import (
     start_sandbox,
 )
 from sandbox.ebioro import truth as oracle
-from worker.config import SANDBOX_EBIORO_PUBLIC_KEY, SANDBOX_EBIORO_SECRET_KEY
 from worker.gateways.ebioro.auth import DigestAuth, digest_headers, verify_webhook
+from worker.gateways.ebioro.settings import SANDBOX_PUBLIC_KEY as SANDBOX_EBIORO_PUBLIC_KEY
+from worker.gateways.ebioro.settings import SANDBOX_SECRET_KEY as SANDBOX_EBIORO_SECRET_KEY
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -125,13 +125,13 @@ def test_intact_ledger_passes(
     assert seq == 5 and head == list(store.iter_journal())[-1].entry_hash
     assert _cli_verify(store, monkeypatch, capsys) == (
         0,
-        f"ledger intact: 5 entries, head 5 {head}",
+        f"ledger intact: 5 entries, head 5:{head}",
     )
 
 
 def test_empty_ledger_passes(ledger_url: str, open_store: Callable[..., LedgerStore]) -> None:
     assert verify_store(open_store(ledger_url)).message() == (
-        f"ledger intact: 0 entries, head 0 {GENESIS}"
+        f"ledger intact: 0 entries, head 0:{GENESIS}"
     )
 
 
@@ -205,3 +205,49 @@ def test_garbage_in_a_sqlite_column_is_reported_not_raised(
     _tamper(store, "UPDATE ledger_posting SET amount = 'abc' WHERE idx = 1")
     report = verify_store(store)
     assert report.broken_at == 2 and report.problem.startswith("unreadable row")  # type: ignore[union-attr]
+
+
+def test_verify_expect_head_catches_a_truncated_tail(
+    store: LedgerStore, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Someone able to drop the triggers deletes the last rows and moves the head back: the
+    chain still links, so only a head published earlier can tell."""
+    code, out = _cli_verify(store, monkeypatch, capsys)
+    published = out.rsplit(" ", 1)[-1]
+    assert code == 0 and published == f"5:{store.head()[1]}"
+    (at_three,) = [j for j in store.iter_journal() if j.seq == 3]
+    _tamper(
+        store,
+        "DELETE FROM ledger_posting WHERE journal_seq = 5",
+        "DELETE FROM ledger_journal WHERE seq = 5",
+        "DELETE FROM ledger_snapshot WHERE seq = 4",
+        f"UPDATE ledger_head SET seq = 3, hash = '{at_three.entry_hash}'",
+    )
+    assert _cli_verify(store, monkeypatch, capsys)[0] == 0  # consistent on its own
+    code = main(["verify", "--expect-head", published])
+    out = capsys.readouterr().out.strip()
+    assert code == 1
+    assert out == (
+        f"chain broken at seq 5: the expected head {published} is not in the ledger: "
+        "the chain ends at seq 3 (its tail was removed)"
+    )
+
+
+def test_verify_expect_head_catches_a_rewritten_row(
+    store: LedgerStore, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seq, head = store.head()
+    monkeypatch.setenv("DATABASE_URL", store.engine.url.render_as_string(hide_password=False))
+    assert main(["verify", "--expect-head", f"{seq}:{head}"]) == 0
+    assert main(["verify", "--expect-head", f"{seq - 1}:{head}"]) == 1
+    assert "is not in the ledger (rewritten)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("bad", ["5", "x:abc", f"5:{'z' * 64}", f"-1:{'0' * 64}"])
+def test_verify_expect_head_refuses_a_malformed_head(
+    bad: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["verify", f"--expect-head={bad}"])
+    assert exit_.value.code == 2
+    assert "expected SEQ:HASH" in capsys.readouterr().err

@@ -67,3 +67,67 @@ def test_rows_are_unchanged_after_refusals(store: LedgerStore) -> None:
         with pytest.raises(sa.exc.DBAPIError), store.engine.begin() as conn:
             conn.execute(sa.text(CHANGES[table]))
     assert (store.counts(), list(store.iter_snapshots()), list(store.iter_journal())) == before
+
+
+# --- statements that slip past plain UPDATE/DELETE triggers (migration 0004)
+
+
+def _snapshot_copy(verb: str) -> str:
+    columns = "seq, source, kind, external_id, version, observed_at, payload, content_hash, "
+    columns += "prev_hash, entry_hash"
+    return (
+        f"{verb} INTO ledger_snapshot ({columns}) SELECT seq, source, kind, external_id, "
+        f"version, observed_at, '{{}}', content_hash, prev_hash, entry_hash "
+        f"FROM ledger_snapshot WHERE seq = 1"
+    )
+
+
+@pytest.mark.parametrize("verb", ["REPLACE", "INSERT OR REPLACE"])
+def test_sqlite_replace_cannot_rewrite_a_row(
+    sqlite_url: str, open_store: Callable[..., LedgerStore], verb: str
+) -> None:
+    upgrade(sqlite_url)
+    store = _filled(sqlite_url, open_store)
+    before = list(store.iter_snapshots())
+    _refused(store, _snapshot_copy(verb))
+    _refused(store, "REPLACE INTO ledger_posting SELECT journal_seq, idx, account, currency, "
+             "'0' FROM ledger_posting")  # fmt: skip
+    assert list(store.iter_snapshots()) == before
+
+
+@pytest.mark.postgres
+def test_postgres_triggers_fire_for_a_replica_role_session(
+    pg_url: str, open_store: Callable[..., LedgerStore]
+) -> None:
+    upgrade(pg_url)
+    store = _filled(pg_url, open_store)
+    for table in LEDGER_TABLES:
+        refused = pytest.raises(sa.exc.DBAPIError, match="ledger is append-only")
+        with refused, store.engine.begin() as conn:
+            conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
+            conn.execute(sa.text(CHANGES[table]))
+    with pytest.raises(sa.exc.DBAPIError, match="append-only"), store.engine.begin() as conn:
+        conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
+        conn.execute(sa.text("DELETE FROM ledger_head"))
+
+
+def test_the_chain_head_cannot_be_deleted(store: LedgerStore) -> None:
+    head = store.head()
+    _refused(store, "DELETE FROM ledger_head")
+    assert store.head() == head
+
+
+def test_the_chain_head_cannot_move_back_or_off_the_chain(store: LedgerStore) -> None:
+    seq, head = store.head()
+    (first,) = [s for s in store.iter_snapshots() if s.seq == 1]
+    _refused(store, f"UPDATE ledger_head SET seq = 1, hash = '{first.entry_hash}'")  # back
+    _refused(store, f"UPDATE ledger_head SET hash = '{'0' * 64}'")  # same seq, other hash
+    _refused(store, f"UPDATE ledger_head SET seq = {seq + 1}, hash = '{head}'")  # no such row
+    _refused(store, "UPDATE ledger_head SET id = 2")
+    assert store.head() == (seq, head)
+
+
+def test_the_chain_head_still_moves_forward_with_appends(store: LedgerStore) -> None:
+    seq, _ = store.head()
+    store.append([order("2", "SUCCESS")], observed_at=NOW)
+    assert store.head()[0] == seq + 2  # the new snapshot and its journal entry

@@ -304,13 +304,16 @@ def test_reads_stream_in_pages(ledger_url: str, open_store: OpenStore) -> None:
     }
 
 
-def test_real_journal_planner_is_the_default(ledger_url: str, aurpay_fixture: Any) -> None:
+def test_the_journal_with_the_given_derivers_is_the_default(
+    ledger_url: str, aurpay_fixture: Any
+) -> None:
     from ledger.storage.engine import make_engine
+    from tests.helpers.books import DERIVERS
 
     listed: Mapping[str, Any] = aurpay_fixture("orders-list-response.partial.json")["data"]["data"][
         0
     ]
-    store = LedgerStore(make_engine(ledger_url), PrecisionTable())
+    store = LedgerStore(make_engine(ledger_url), PrecisionTable(), derivers=DERIVERS)
     try:
         oid = listed["order_id"]
         for status in ("PENDING", "SUCCESS"):
@@ -324,6 +327,33 @@ def test_real_journal_planner_is_the_default(ledger_url: str, aurpay_fixture: An
         assert set(totals.values()) == {Decimal(0)}
     finally:
         store.close()
+
+
+def test_without_derivers_snapshots_are_kept_and_their_journal_quarantined(
+    ledger_url: str,
+) -> None:
+    from ledger.storage.engine import make_engine
+
+    store = LedgerStore(make_engine(ledger_url), PrecisionTable())  # fine for reading
+    try:
+        result = store.append([order("o1", "SUCCESS")], observed_at=NOW)
+        assert (len(result.new_snapshots), result.journal_entries, result.quarantined) == (1, 0, 1)
+        with store.engine.connect() as conn:
+            reason = conn.execute(sa.text("SELECT reason FROM sync_quarantine")).scalar_one()
+        assert reason == "unpostable: no journal deriver for aurpay/order"
+    finally:
+        store.close()
+
+
+def test_a_planner_and_derivers_together_are_refused(ledger_url: str) -> None:
+    from ledger.storage.engine import make_engine
+
+    engine = make_engine(ledger_url)
+    try:
+        with pytest.raises(ValueError, match="not both"):
+            LedgerStore(engine, PrecisionTable(), planner=toy_planner, derivers={})
+    finally:
+        engine.dispose()
 
 
 HISTORY = st.lists(

@@ -17,13 +17,10 @@ from sandbox.ebioro.model import EbioroSandboxConfig
 from sandbox.ebioro.server import start_sandbox as start_ebioro
 from worker.app.cli import main
 from worker.app.session import worker_session
-from worker.config import (
-    SANDBOX_API_KEY,
-    SANDBOX_EBIORO_PUBLIC_KEY,
-    SANDBOX_EBIORO_SECRET_KEY,
-    Settings,
-    load_settings,
-)
+from worker.config import Settings, load_settings
+from worker.gateways.aurpay.settings import SANDBOX_API_KEY
+from worker.gateways.ebioro.settings import SANDBOX_PUBLIC_KEY as SANDBOX_EBIORO_PUBLIC_KEY
+from worker.gateways.ebioro.settings import SANDBOX_SECRET_KEY as SANDBOX_EBIORO_SECRET_KEY
 from worker.sync.once import sync_once
 
 

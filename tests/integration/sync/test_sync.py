@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from ledger import jsonx
-from ledger.storage.run_tables import SyncRun, SyncRunItem
+from ledger.storage.sync_tables import SYNC_RUN, SYNC_RUN_ITEM
 from ledger.storage.verify import verify_store
 from sandbox.aurpay import RunningSandbox
 from tests.helpers.ledger_view import quarantined, truth_problems, versions_per_object
@@ -29,16 +29,14 @@ from tests.helpers.waiting import wait_until
 from worker.app.cli import main
 from worker.app.session import WorkerSession, worker_session
 from worker.app.wiring import build_callback_server
-from worker.inbound.server import CALLBACK_PATH
+from worker.inbound.server import callback_path
 
 SandboxFactory = Callable[..., RunningSandbox]
-RUN = SyncRun.__table__  # type: ignore[attr-defined]
-ITEM = SyncRunItem.__table__  # type: ignore[attr-defined]
 
 
 def _runs(session: WorkerSession) -> int:
     with session.runtime.store.engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(RUN)).scalar_one())
+        return int(conn.execute(select(func.count()).select_from(SYNC_RUN)).scalar_one())
 
 
 def _refund_entries(store: Any, order_id: str) -> list[Any]:
@@ -138,7 +136,7 @@ def test_a_refund_arrives_through_a_callback_without_any_scan(
         server = build_callback_server(session.runtime, session.actors, "127.0.0.1", 0)
         server.start()
         try:
-            sandbox.world.set_callbacks(server.url + CALLBACK_PATH, method)
+            sandbox.world.set_callbacks(server.url + callback_path("aurpay"), method)
             order_id = refundable_orders(sandbox.world)[0]
             sandbox.world.refund(order_id)
             assert sandbox.world.wait_for_deliveries(1, timeout=10)
@@ -251,7 +249,9 @@ def test_an_empty_account_syncs_to_an_empty_ledger(
 def _refund_fetches(store: Any, run_id: str) -> list[str]:
     with store.engine.connect() as conn:
         rows = conn.execute(
-            select(ITEM.c.item).where(ITEM.c.run_id == run_id, ITEM.c.item.like("refund:%"))
+            select(SYNC_RUN_ITEM.c.item).where(
+                SYNC_RUN_ITEM.c.run_id == run_id, SYNC_RUN_ITEM.c.item.like("refund:%")
+            )
         )
         return [row.item for row in rows]
 

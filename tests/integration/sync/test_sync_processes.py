@@ -16,7 +16,8 @@ import pytest
 import redis
 
 from ledger.precision import PrecisionTable
-from ledger.storage.engine import make_engine, open_ledger, upgrade
+from ledger.storage.engine import make_engine, upgrade
+from ledger.storage.open import open_ledger
 from sandbox.aurpay import RunningSandbox
 from tests.helpers.ledger_view import (
     ledger_content,
@@ -29,6 +30,7 @@ from worker.app.cli import main
 from worker.app.session import worker_session
 from worker.broker import setup_broker, wait_idle
 from worker.config import load_settings
+from worker.redis_client import connect_redis
 from worker.sync.actors import QUEUES, declare_actors
 from worker.sync.once import new_run_id
 from worker.sync.state import RunState
@@ -48,7 +50,8 @@ def _restore_global_broker() -> Iterator[None]:
 
 def _enqueue_full_scan(redis_url: str, namespace: str) -> tuple[dramatiq.Broker, str]:
     """Send a full scan to the workers over Redis, the way the scheduler does."""
-    broker = setup_broker(load_settings(redis_url=redis_url), namespace=namespace)
+    settings = load_settings(redis_url=redis_url)
+    broker = setup_broker(settings, connect_redis(settings), namespace=namespace)
     actors = declare_actors(broker)
     run_id = new_run_id("aurpay", "full")
     for feed in ("orders", "transactions"):

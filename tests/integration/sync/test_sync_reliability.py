@@ -59,7 +59,7 @@ def test_with_429s_500s_and_truncated_pages_the_ledger_still_ends_exact(
     assert {"429", "500", "truncated"} <= faults  # every kind of fault was met and survived
 
 
-@pytest.mark.parametrize("redelivered", ["incremental_scan", "refresh_order"])
+@pytest.mark.parametrize("redelivered", ["incremental_scan", "callback_refetch"])
 def test_a_refund_follow_up_lost_between_commit_and_send_is_fetched_on_redelivery(
     sqlite_url: str, sandbox_factory: SandboxFactory, redelivered: str
 ) -> None:
@@ -85,7 +85,7 @@ def test_a_refund_follow_up_lost_between_commit_and_send_is_fetched_on_redeliver
         if redelivered == "incremental_scan":
             run_sync(session, "incremental")
         else:
-            session.actors.refresh_order.send("aurpay", order_id)
+            session.actors.fetch_object.send("aurpay", "order", order_id, None)
             session.worker.join(timeout=30)
 
         assert store.latest("aurpay", "refund", order_id) is not None

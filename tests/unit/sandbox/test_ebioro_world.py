@@ -1,5 +1,6 @@
 """The Ebioro sandbox world: deterministic, shaped like the Ebioro fixtures, honest about its
-truth, and verifying digest signatures with the doc's vectors (ebioro-api.md §3.4)."""
+truth, and verifying digest signatures with the doc's vectors (docs/gateways/ebioro.md
+(E-SIGN-7))."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from typing import Any
 import pytest
 
 from ledger import jsonx
-from ledger.reconcile.rules import RULES
 from sandbox.ebioro import (
     Conflict,
     EbioroCredentials,
@@ -25,10 +25,12 @@ from sandbox.ebioro import (
 from sandbox.ebioro import truth as oracle
 from sandbox.ebioro.access import refusal
 from worker.gateways.ebioro.auth import sign_request, sign_webhook
+from worker.gateways.ebioro.plan import make_plan
 
 Load = Callable[[str], Any]
 # Extra payment fields the doc shows outside the refund example: in the list/create examples and
-# the webhook (§5.2, §10). ``checkout_id`` is on listed payments, not on embedded ones (§5.4).
+# the webhook (docs/gateways/ebioro.md (E-PAY-1, E-HOOK-1)). ``checkout_id`` is on listed payments,
+# not on embedded ones (docs/gateways/ebioro.md (E-PAY-2)).
 AMOUNT_FIELDS = {"settlement_fee", "amount_paid", "amount_received", "amount_remaining"}
 # Null until the state they describe exists (the refund example, placeholder data, shows an
 # ``open`` payment with both hashes set).
@@ -36,7 +38,7 @@ NULL_UNTIL_PAID = {"stellarTxId", "sender_account"}
 NULL_UNTIL_SETTLED = {"settlement_stellarTxId"}
 UNPAID = {"open", "processing", "expired", "canceled"}
 SECRET, TIMESTAMP = "sk_test_example_secret", "1714067192"
-VECTORS = [  # (path, method, body, expected hex), ebioro-api.md §3.4
+VECTORS = [  # (path, method, body, expected hex), docs/gateways/ebioro.md (E-SIGN-7)
     ("/payments", "GET", b"", "947770dc582388d247f01409c5b4b5211ead4df987aaf28a7dbc914d34202977"),
     (
         "/payments?page=2&limit=50",
@@ -159,12 +161,11 @@ def test_data_covers_the_documented_statuses_units_and_currencies(world: World) 
     assert all(0 < p["amount_paid"] < p["settlement_amount"] for p in underpaid)
 
 
-def test_every_rule_is_planted_and_registered_in_the_ledger(world: World) -> None:
+def test_every_rule_is_planted_and_in_the_ebioro_plan(world: World) -> None:
     expected = world.expected_mismatches()
     planted_by_seed = set(oracle.RULE_IDS) - {oracle.RULE_REFUNDS_TOTAL}  # needs two refunds
     assert {rule for rule, _ in expected} == planted_by_seed
-    assert set(oracle.RULE_IDS) <= set(RULES)
-    assert all(RULES[rule].source == "ebioro" for rule in oracle.RULE_IDS)
+    assert set(oracle.RULE_IDS) == set(make_plan("ebioro").rules)
 
 
 def test_planted_mismatches_are_visible_in_the_served_objects(world: World) -> None:

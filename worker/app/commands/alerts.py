@@ -10,7 +10,8 @@ from contextlib import contextmanager
 from ledger.alerts.state import ACKNOWLEDGED, OPEN, STATUSES, Alert
 from ledger.alerts.store import AlertStore
 from ledger.money import fmt
-from ledger.storage.engine import open_ledger
+from ledger.storage.open import open_ledger
+from worker.app.commands import Subparsers
 from worker.config import Settings
 from worker.runtime import utc_now
 
@@ -29,7 +30,7 @@ COLUMNS = (
 )
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: Subparsers) -> None:
     alerts = subparsers.add_parser("alerts", help="list alerts; ack or resolve one")
     alerts.add_argument(
         "--status", choices=STATUSES, help="only this status (default: open and acknowledged)"

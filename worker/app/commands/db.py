@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
 from ledger.errors import LedgerError
-from ledger.storage import engine as db
+from ledger.storage import engine as schema
+from worker.app.commands import Subparsers
 from worker.config import Settings
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser("db", help="database schema: upgrade, status")
     action = parser.add_subparsers(dest="db_action", metavar="ACTION", required=True)
     action.add_parser("upgrade", help="apply every migration up to the newest").set_defaults(
@@ -24,7 +24,7 @@ def register(subparsers: Any) -> None:
 
 def upgrade(args: argparse.Namespace, settings: Settings) -> int:
     try:
-        revision = db.upgrade(settings.database_url)
+        revision = schema.upgrade(settings.database_url)
     except LedgerError as exc:
         print(f"tally: {exc}", file=sys.stderr)
         return 1
@@ -33,9 +33,9 @@ def upgrade(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def status(args: argparse.Namespace, settings: Settings) -> int:
-    engine = db.make_engine(settings.database_url)
+    engine = schema.make_engine(settings.database_url)
     try:
-        revision = db.check_schema(engine)
+        revision = schema.check_schema(engine)
     except LedgerError as exc:
         print(f"tally: {exc}", file=sys.stderr)
         return 1

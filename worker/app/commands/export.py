@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import date
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 import structlog
 
@@ -28,15 +28,16 @@ from ledger.journal.balances import (
     render_table,
     sorted_balances,
 )
-from ledger.storage.engine import open_ledger
+from ledger.storage.open import open_ledger
 from ledger.storage.store import LedgerStore
+from worker.app.commands import Subparsers
 from worker.config import Settings
 from worker.errors import TallyError
 
 log = structlog.get_logger(__name__)
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Subparsers) -> None:
     export = subparsers.add_parser(
         "export", help="write snapshots, the journal or a Beancount ledger (streamed)"
     )

@@ -7,14 +7,14 @@ answers, and every configured source finished a sync within TALLY_READY_MAX_SYNC
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from ledger.storage.engine import make_engine
+from worker.app.commands import Subparsers
 from worker.config import Settings
 from worker.ops.health import deployment_readiness
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "health", help="check the database, broker and sync age; exit 1 with the reason if not"
     )

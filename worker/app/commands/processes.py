@@ -7,10 +7,11 @@ its lease, the servers close. With TALLY_METRICS_PORT set, each serves /metrics,
 
 from __future__ import annotations
 
-import argparse
 import threading
+from collections.abc import Callable
 
 from worker.alerts.actors import declare_alert_actors
+from worker.app.commands import Subparsers
 from worker.app.wiring import build_callback_server, build_scheduler
 from worker.broker import requeue_from_dead_workers, run_in_process, setup_broker
 from worker.config import Settings
@@ -24,7 +25,7 @@ from worker.sync.actors import QUEUES, declare_actors
 log = get_logger(__name__)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: Subparsers) -> None:
     worker = subparsers.add_parser(
         "worker", help="consume sync and alert messages (scaled deployment)"
     )
@@ -72,12 +73,14 @@ def serve(
         stop_on_signals(stop)
     runtime = build_runtime(settings)
     install(runtime)
-    broker = setup_broker(settings, heartbeat_timeout_ms=settings.tally_heartbeat_timeout_ms)
+    broker = setup_broker(
+        settings, runtime.redis_client, heartbeat_timeout_ms=settings.tally_heartbeat_timeout_ms
+    )
     actors = declare_actors(broker)
     alerts = declare_alert_actors(
         broker, delivery_min_backoff_ms=settings.tally_alert_retry_min_backoff_ms
     )
-    started: list[tuple[str, object]] = []
+    stops: list[Callable[[], object]] = []  # each started piece's stop, undone in reverse
     try:
         # The scheduler (one per deployment) exports the ledger-state gauges, workers don't.
         sources = sorted(runtime.sources)
@@ -90,15 +93,14 @@ def serve(
             sync_age=worker or scheduler,
         )
         if ops is not None:
-            started.append(("ops", ops))
+            stops.append(ops.stop)
         if worker:
-            started.append(
-                ("worker", run_in_process(broker, threads or settings.tally_worker_threads))
-            )
+            pool = run_in_process(broker, threads or settings.tally_worker_threads)
+            stops.append(lambda: pool.stop(timeout=settings.tally_shutdown_grace_seconds))
         if callbacks:
             server = build_callback_server(runtime, actors, host, port)
             server.start()
-            started.append(("callbacks", server))
+            stops.append(server.stop)
         sched_thread = None
         if scheduler:
             reconcile_job = (
@@ -123,11 +125,8 @@ def serve(
         if sched_thread is not None:
             sched_thread.join()
     finally:
-        for name, piece in reversed(started):
-            if name == "worker":
-                piece.stop(timeout=settings.tally_shutdown_grace_seconds)  # type: ignore[attr-defined]
-            else:
-                piece.stop()  # type: ignore[attr-defined]
+        for stop_piece in reversed(stops):
+            stop_piece()
         install(None)
         runtime.close()
     log.info("tally_stopped")

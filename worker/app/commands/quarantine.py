@@ -7,19 +7,16 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Table, select
-
 from ledger import jsonx
 from ledger.exports.writers import iso_utc
-from ledger.storage.engine import open_ledger
-from ledger.storage.tables import SyncQuarantine
+from ledger.storage.open import open_ledger
+from worker.app.commands import Subparsers
 from worker.config import Settings
 
-QUARANTINE: Table = SyncQuarantine.__table__  # type: ignore[attr-defined]
 BATCH = 500
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser("quarantine", help="records that failed validation")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = actions.add_parser("list", help="list quarantined records, oldest first")
@@ -32,17 +29,7 @@ def rows(settings: Settings, source: str | None) -> Iterator[dict[str, Any]]:
     """Every quarantined record, streamed in id order (keyset pages, constant memory)."""
     store = open_ledger(settings.database_url, settings.precision_table(), auto_upgrade=False)
     try:
-        last = 0
-        while True:
-            stmt = select(QUARANTINE).where(QUARANTINE.c.id > last).order_by(QUARANTINE.c.id)
-            if source:
-                stmt = stmt.where(QUARANTINE.c.source == source)
-            with store.engine.connect() as conn:
-                page = [dict(r) for r in conn.execute(stmt.limit(BATCH)).mappings()]
-            if not page:
-                return
-            yield from page
-            last = page[-1]["id"]
+        yield from store.iter_quarantined(source or None, BATCH)
     finally:
         store.close()
 

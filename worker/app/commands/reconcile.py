@@ -8,14 +8,15 @@ import sys
 
 from ledger.alerts.outbox import Outbox
 from ledger.alerts.store import AlertStore
-from ledger.storage.engine import open_ledger
+from ledger.storage.open import open_ledger
 from worker.alerts.reconcile import ReconcileContext, reconcile
 from worker.alerts.sinks import LogSink, deliver_inline, deliveries_due, http_sinks, new_http_client
+from worker.app.commands import Subparsers
 from worker.config import Settings
-from worker.runtime import utc_now
+from worker.runtime import reconcile_plans, utc_now
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "reconcile", help="check the ledger's amounts and update the alerts"
     )
@@ -30,7 +31,9 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
         settings.database_url, settings.precision_table(), auto_upgrade=not settings.is_postgres
     )
     try:
-        report = reconcile(ReconcileContext.from_settings(store, settings, utc_now), full=args.all)
+        plans = reconcile_plans(settings)
+        context = ReconcileContext.from_settings(store, settings, utc_now, plans)
+        report = reconcile(context, full=args.all)
         log_sink = LogSink()
         for note in report.notifications:
             log_sink.send(note)

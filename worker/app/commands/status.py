@@ -6,19 +6,19 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy.engine import make_url
 
 from ledger.storage.engine import make_engine
 from ledger.storage.store import LedgerStore
+from worker.app.commands import Subparsers
 from worker.config import Settings
 from worker.ops.health import deployment_readiness
 from worker.sync.status import SourceStatus, alerts_by_rule, format_age, source_status, utc_now
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "status", help="one screen: sources, lag, ledger size and head, open alerts"
     )

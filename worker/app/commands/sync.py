@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from worker.app.commands import Subparsers
 from worker.app.session import worker_session
 from worker.config import Settings
 from worker.errors import ConfigError
@@ -14,7 +15,7 @@ from worker.sync.once import sync_once, tty_progress
 log = get_logger(__name__)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser("sync", help="run one sync to completion and exit")
     parser.add_argument("--once", action="store_true", required=True, help="run once, then exit")
     parser.add_argument("--source", action="append", help="only this source (repeatable)")

@@ -1,11 +1,11 @@
 """Aurpay request and callback signatures: one recipe shared by the client and the sandbox.
 
-Request (third-party recipe, see shared/docs/aurpay-api.md §2.2)::
+Request (third-party recipe, see docs/gateways/aurpay.md (A-SIGN-3, A-SIGN-4))::
 
     origin    = "HMAC-SHA256 | {Date} | {METHOD} {path}" [+ " | {Body-MD5}" when there is a body]
     Signature = base64(HMAC-SHA256(key=API secret, msg=origin))
 
-Callback (documented, §4)::
+Callback (documented, docs/gateways/aurpay.md (A-CB-5))::
 
     Signature = base64(HMAC-SHA256(key=callback secret, msg="{Date} | {full callback URL}"))
 
@@ -23,6 +23,8 @@ from urllib.parse import urlsplit
 
 import httpx
 from pydantic import SecretStr
+
+from worker.gateways.base.http import GatewayAuth
 
 ALGORITHM = "HMAC-SHA256"
 
@@ -106,7 +108,7 @@ def url_path_and_query(url: str) -> str:
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
-class ApiKeyAuth(httpx.Auth):
+class ApiKeyAuth(GatewayAuth):
     """The documented ``API-Key`` header. The key stays a ``SecretStr`` until the request."""
 
     def __init__(self, api_key: SecretStr) -> None:
@@ -123,7 +125,7 @@ class ApiKeyAuth(httpx.Auth):
         return "ApiKeyAuth(api_key=***)"
 
 
-class SignatureAuth(httpx.Auth):
+class SignatureAuth(GatewayAuth):
     """The signature header set, signing exactly the request target the server will see."""
 
     requires_request_body = True

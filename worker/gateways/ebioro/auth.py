@@ -1,12 +1,13 @@
 """Ebioro digest signatures for requests and webhooks: one recipe for the client and the sandbox.
 
-Request (documented, ebioro-api.md §3.2)::
+Request (documented, docs/gateways/ebioro.md (E-SIGN-2))::
 
     X-Digest-Signature = hex(HMAC-SHA256(key=secret key, msg=path_with_query + timestamp
                                                               + METHOD + body))
 
 with ``X-Digest-Key`` = the public key and ``X-Digest-Timestamp`` = Unix seconds; body is ""
-for GET and, for POST, the compact JSON that is also sent. Webhook (documented, §10)::
+for GET and, for POST, the compact JSON that is also sent. Webhook (documented,
+docs/gateways/ebioro.md (E-HOOK-2))::
 
     X-WEBHOOK-AUTH = hex(HMAC-SHA256(key=secret key, msg=raw body))
 """
@@ -23,12 +24,13 @@ import httpx
 from pydantic import SecretStr
 
 from ledger import jsonx
+from worker.gateways.base.http import GatewayAuth
 
 KEY_HEADER = "X-Digest-Key"
 TIMESTAMP_HEADER = "X-Digest-Timestamp"
 SIGNATURE_HEADER = "X-Digest-Signature"
 WEBHOOK_HEADER = "X-WEBHOOK-AUTH"
-MAX_SKEW_SECONDS = 300  # "±5 minute window" (§3.2)
+MAX_SKEW_SECONDS = 300  # "±5 minute window" (docs/gateways/ebioro.md (E-SIGN-4))
 
 
 def _text(value: str | SecretStr) -> str:
@@ -40,7 +42,8 @@ def _hex_hmac(secret: str | SecretStr, message: bytes) -> str:
 
 
 def string_to_sign(path: str, timestamp: str, method: str, body: bytes = b"") -> bytes:
-    """``path + timestamp + METHOD + body`` as UTF-8 bytes, no separators (§3.2)."""
+    """``path + timestamp + METHOD + body`` as UTF-8 bytes, no separators (docs/gateways/ebioro.md
+    (E-SIGN-2))."""
     return path.encode("utf-8") + timestamp.encode("ascii") + method.upper().encode("ascii") + body
 
 
@@ -75,7 +78,7 @@ def digest_headers(
 
 def compact_body(obj: Any) -> bytes:
     """A POST body as ``JSON.stringify`` writes it: compact, key order kept, ``/`` and
-    non-ASCII unescaped (§3.2). Sign and send these same bytes."""
+    non-ASCII unescaped (docs/gateways/ebioro.md (E-SIGN-3)). Sign and send these same bytes."""
     return jsonx.dumps(obj).encode("utf-8")
 
 
@@ -111,7 +114,8 @@ def verify_webhook(secret: str | SecretStr, raw_body: bytes, header: str | None)
 def webhook_payment_id(raw_body: bytes) -> str | None:
     """The payment id a webhook is about (``data.id``), or None when the body has none.
 
-    Only the id is read: the body is never trusted, the payment is fetched again (§10).
+    Only the id is read: the body is never trusted, the payment is fetched again
+    (docs/gateways/ebioro.md (E-HOOK-4)).
     """
     try:
         body = jsonx.loads(raw_body)
@@ -124,7 +128,7 @@ def webhook_payment_id(raw_body: bytes) -> str | None:
     return None
 
 
-class DigestAuth(httpx.Auth):
+class DigestAuth(GatewayAuth):
     """Signs each request with exactly the path, query and body the server will see.
 
     The secret key stays a ``SecretStr`` until the moment of signing.

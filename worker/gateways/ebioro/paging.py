@@ -1,49 +1,30 @@
 """Ebioro's paged lists (``GET /payments``, ``GET /refunds``): the page frame and its end.
 
 Offset paging with ``page`` (1-based) and ``limit`` (≤ 100); each response has ``items`` and a
-``meta`` object {totalItems, itemCount, itemsPerPage, totalPages, currentPage} (ebioro-api.md §6).
+``meta`` object {totalItems, itemCount, itemsPerPage, totalPages, currentPage}
+(docs/gateways/ebioro.md (E-PAGE-2)).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic
+from typing import Any
 
-from ledger.model import Rejected
-from worker.gateways.base import json_type
-from worker.gateways.ebioro.payloads import (
-    InvalidRecord,
-    Payment,
-    R,
-    Refund,
-    parse_payment,
-    parse_refund,
-)
+from worker.gateways.base.paging import Feed as Feed  # the feeds' type, for the source
+from worker.gateways.base.paging import Page, frame_count, frame_object, read_items
+from worker.gateways.base.records import InvalidPage, R, json_type
+from worker.gateways.ebioro.payloads import Payment, Refund, parse_payment, parse_refund
 
 MAX_LIMIT = 100  # documented maximum of ``limit``
-
-
-class InvalidPage(ValueError):
-    """A list response whose frame (``items``, ``meta``) is not the documented shape."""
-
-
-@dataclass(frozen=True)
-class Feed(Generic[R]):
-    """A paged list endpoint and the parser of its items."""
-
-    name: str
-    path: str
-    parse: Callable[[Any], R]
-
 
 PAYMENTS: Feed[Payment] = Feed("payments", "/payments", parse_payment)
 REFUNDS: Feed[Refund] = Feed("refunds", "/refunds", parse_refund)
 
 
 @dataclass(frozen=True)
-class Page(Generic[R]):
-    """One list page: the valid records and, apart, the items that failed validation."""
+class EbioroPage(Page[R]):
+    """One list page with what we asked for and the paging facts of ``meta``."""
 
     number: int  # the page we asked for
     limit: int  # the page size we asked for
@@ -51,54 +32,36 @@ class Page(Generic[R]):
     total_pages: int
     current_page: int
     items_per_page: int | None
-    records: tuple[R, ...]
-    rejected: tuple[Rejected, ...]
-
-    @property
-    def empty(self) -> bool:
-        return not self.records and not self.rejected
 
     def is_last(self, number: int) -> bool:
         """Stop after page ``number``: empty, at ``totalPages``, or shorter than a full page
-        (§6: the end condition is inferred, so every signal ends the walk)."""
+        (docs/gateways/ebioro.md (E-PAGE-3): the end condition is inferred, so every signal ends
+        the walk)."""
         full = min(self.limit, self.items_per_page or self.limit)
         count = len(self.records) + len(self.rejected)
         return self.empty or number >= self.total_pages or count < full
 
 
-def _meta_int(meta: Mapping[str, Any], name: str, required: bool = True) -> Any:
-    value = meta.get(name)
-    if value is None and not required:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidPage(f"meta.{name}: expected a non-negative integer, got {json_type(value)}")
-    return value
-
-
-def parse_page(body: Any, parse_item: Callable[[Any], R], number: int, limit: int) -> Page[R]:
-    """Parse a list response (``items`` + ``meta``, §6); bad items become ``Rejected``."""
-    if not isinstance(body, Mapping):
-        raise InvalidPage(f"page: expected a JSON object, got {json_type(body)}")
-    items = body.get("items")
+def parse_page(body: Any, parse_item: Callable[[Any], R], number: int, limit: int) -> EbioroPage[R]:
+    """Parse a list response (``items`` + ``meta``, docs/gateways/ebioro.md (E-PAGE-2)); bad items
+    become ``Rejected``."""
+    frame = frame_object(body)
+    items = frame.get("items")
     if not isinstance(items, list):
         raise InvalidPage(f"items: expected an array, got {json_type(items)}")
-    meta = body.get("meta")
+    meta = frame.get("meta")
     if not isinstance(meta, Mapping):
         raise InvalidPage(f"meta: expected an object, got {json_type(meta)}")
-    records: list[R] = []
-    rejected: list[Rejected] = []
-    for item in items:
-        try:
-            records.append(parse_item(item))
-        except InvalidRecord as exc:
-            rejected.append(exc.rejected)
-    return Page(
+    records, rejected = read_items(items, parse_item)
+    sent = meta.get("itemsPerPage") is not None  # optional
+    per_page = frame_count(meta, "itemsPerPage", "meta.") if sent else None
+    return EbioroPage(
+        records=records,
+        rejected=rejected,
         number=number,
         limit=limit,
-        total_items=_meta_int(meta, "totalItems"),
-        total_pages=_meta_int(meta, "totalPages"),
-        current_page=_meta_int(meta, "currentPage"),
-        items_per_page=_meta_int(meta, "itemsPerPage", required=False) or None,
-        records=tuple(records),
-        rejected=tuple(rejected),
+        total_items=frame_count(meta, "totalItems", "meta."),
+        total_pages=frame_count(meta, "totalPages", "meta."),
+        current_page=frame_count(meta, "currentPage", "meta."),
+        items_per_page=per_page or None,  # 0 says nothing about the page size
     )

@@ -1,4 +1,5 @@
-"""Aurpay request signing: the doc's vectors (aurpay-api.md §2.2), worked out step by step."""
+"""Aurpay request signing: the doc's vectors (docs/gateways/aurpay.md (A-SIGN-6)), worked out step
+by step."""
 
 from __future__ import annotations
 

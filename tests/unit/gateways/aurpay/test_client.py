@@ -19,7 +19,6 @@ from pydantic import SecretStr
 from structlog.testing import capture_logs
 
 from ledger import jsonx
-from worker.config import load_settings
 from worker.errors import (
     AuthError,
     BadResponse,
@@ -32,9 +31,12 @@ from worker.errors import (
     TransientError,
     Unavailable,
 )
+from worker.gateways.aurpay import GATEWAY
 from worker.gateways.aurpay.auth import ApiKeyAuth, SignatureAuth, sign_request
 from worker.gateways.aurpay.client import AurpayClient
+from worker.gateways.aurpay.paging import ORDERS, TRANSACTIONS
 from worker.gateways.aurpay.payloads import InvalidRecord
+from worker.gateways.aurpay.settings import AurpaySettings
 from worker.logging import configure_logging
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -87,6 +89,11 @@ def make_client(
     return client, recorder
 
 
+def account(**fields: Any) -> AurpaySettings:
+    """The default account's settings, as the loader reads them (``AURPAY_<FIELD>``)."""
+    return GATEWAY.load_settings("aurpay_", **fields)
+
+
 def page_query(request: httpx.Request) -> tuple[int, int]:
     query = parse_qs(request.url.query.decode())
     return int(query["page"][0]), int(query["size"][0])
@@ -100,7 +107,7 @@ def test_signature_headers_verify_against_the_request_seen() -> None:
         lambda r: envelope({"page": 2, "size": 10, "total": 0, "max_page": 0, "data": []}),
         auth=SignatureAuth(SecretStr(TOKEN), SecretStr(SECRET)),
     )
-    next(client.fetch_order_pages([2], size=10))
+    next(client.fetch_pages(ORDERS, [2], size=10))
 
     [request] = seen.requests
     path = request.url.raw_path.decode()
@@ -139,14 +146,14 @@ def test_from_settings_chooses_the_method_and_builds_a_timeout() -> None:
         seen.append(request)
         return envelope(order("X"))
 
-    both = load_settings(
-        aurpay_api_key=API_KEY, aurpay_api_token=TOKEN, aurpay_api_secret=SECRET,
-        aurpay_base_url="https://aurpay.test", aurpay_timeout_seconds=3,
+    both = account(
+        api_key=API_KEY, api_token=TOKEN, api_secret=SECRET,
+        base_url="https://aurpay.test", timeout_seconds=3,
     )  # fmt: skip
     with AurpayClient.from_settings(both, transport=httpx.MockTransport(answer)) as client:
         client.order_detail("X")
     with AurpayClient.from_settings(
-        load_settings(aurpay_api_key=API_KEY), transport=httpx.MockTransport(answer)
+        account(api_key=API_KEY), transport=httpx.MockTransport(answer)
     ) as client:
         client.order_detail("X")
 
@@ -155,12 +162,12 @@ def test_from_settings_chooses_the_method_and_builds_a_timeout() -> None:
     assert seen[0].url.host == "aurpay.test"
     assert seen[1].headers["API-Key"] == API_KEY and "Signature" not in seen[1].headers
     with pytest.raises(ConfigError, match="AURPAY_API_KEY"):
-        AurpayClient.from_settings(load_settings(aurpay_api_token=TOKEN))
+        AurpayClient.from_settings(account(api_token=TOKEN))
 
 
 def test_from_settings_reads_naive_times_in_the_configured_zone() -> None:
     raw = {**order("X"), "create_time": "2025-02-06T00:00:00"}
-    settings = load_settings(aurpay_api_key=API_KEY, aurpay_naive_timezone="Asia/Shanghai")
+    settings = account(api_key=API_KEY, naive_timezone="Asia/Shanghai")
     transport = httpx.MockTransport(lambda r: envelope(raw))
     with AurpayClient.from_settings(settings, transport=transport) as client:
         assert client.order_detail("X").create_time == datetime(2025, 2, 5, 16, tzinfo=UTC)
@@ -229,7 +236,7 @@ def _raise(exc: Exception) -> Handler:
 def test_classification(handler: Handler, error: type[ProviderError]) -> None:
     client, _ = make_client(handler)
     with pytest.raises(error) as caught:
-        next(client.iter_order_pages())
+        next(client.iter_pages(ORDERS))
     assert caught.value.retryable is issubclass(error, TransientError)
 
 
@@ -342,7 +349,7 @@ def test_paging_stops_at_max_page() -> None:
     pages = {n: (3, [order(f"{n}-a"), order(f"{n}-b")]) for n in (1, 2, 3)}
     client, seen = make_client(paged(pages), page_size=2)
 
-    read = list(client.iter_order_pages())
+    read = list(client.iter_pages(ORDERS))
 
     assert [p.page for p in read] == [1, 2, 3]
     assert [o.order_id for p in read for o in p.records][-1] == "3-b"
@@ -352,7 +359,7 @@ def test_paging_stops_at_max_page() -> None:
 
 def test_paging_stops_at_an_empty_page() -> None:
     client, seen = make_client(paged({1: (5, [order("a")]), 2: (5, [])}))
-    assert [p.page for p in client.iter_order_pages(size=1)] == [1, 2]
+    assert [p.page for p in client.iter_pages(ORDERS, size=1)] == [1, 2]
     assert len(seen.requests) == 2
 
 
@@ -364,11 +371,11 @@ def test_paging_rereads_max_page_from_every_page() -> None:
         4: (4, [order("d")]),
     }
     client, _ = make_client(paged(growing))
-    assert [p.page for p in client.iter_order_pages(size=1)] == [1, 2, 3, 4]
+    assert [p.page for p in client.iter_pages(ORDERS, size=1)] == [1, 2, 3, 4]
 
     shrinking = {1: (5, [order("a")]), 2: (2, [order("b")])}
     client, seen = make_client(paged(shrinking))
-    assert [p.page for p in client.iter_order_pages(size=1)] == [1, 2]
+    assert [p.page for p in client.iter_pages(ORDERS, size=1)] == [1, 2]
     assert len(seen.requests) == 2
 
 
@@ -376,7 +383,7 @@ def test_paging_from_a_start_page_and_the_transaction_feed() -> None:
     tx = {"tx_id": "t1", "status": "SUCCESS", "tx_type": "ORDER", "currency": "BTC", "amount": "1"}
     client, seen = make_client(paged({3: (4, [tx]), 4: (4, [tx, {"tx_id": "bad"}])}))
 
-    read = list(client.iter_transaction_pages(start=3, size=2))
+    read = list(client.iter_pages(TRANSACTIONS, start=3, size=2))
 
     assert [p.page for p in read] == [3, 4]
     assert read[1].records[0].amount == Decimal(1)
@@ -387,7 +394,7 @@ def test_paging_from_a_start_page_and_the_transaction_feed() -> None:
 def test_a_page_frame_out_of_shape_is_a_bad_response() -> None:
     client, _ = make_client(lambda r: envelope({"page": 1, "data": []}))
     with pytest.raises(BadResponse, match="page field size"):
-        next(client.iter_order_pages())
+        next(client.iter_pages(ORDERS))
 
 
 def test_concurrent_range_yields_pages_in_order() -> None:
@@ -406,7 +413,7 @@ def test_concurrent_range_yields_pages_in_order() -> None:
         return response
 
     client, _ = make_client(handler)
-    pages = list(client.fetch_order_pages(range(1, 7), size=1, max_workers=3))
+    pages = list(client.fetch_pages(ORDERS, range(1, 7), size=1, max_workers=3))
 
     assert [p.page for p in pages] == [1, 2, 3, 4, 5, 6]
     assert [p.records[0].order_id for p in pages] == [f"o{n}" for n in range(1, 7)]
@@ -420,7 +427,7 @@ def test_concurrent_range_raises_the_first_failure_in_order() -> None:
         return httpx.Response(400) if page_query(request)[0] == 2 else base(request)
 
     client, _ = make_client(handler)
-    pages = client.fetch_order_pages([1, 2, 3], max_workers=2)
+    pages = client.fetch_pages(ORDERS, [1, 2, 3], max_workers=2)
     assert next(pages).page == 1
     with pytest.raises(Rejected):
         next(pages)

@@ -1,4 +1,5 @@
-"""Ebioro digest signing and webhook verification: the doc's vectors (ebioro-api.md §3.4),
+"""Ebioro digest signing and webhook verification: the doc's vectors (docs/gateways/ebioro.md
+(E-SIGN-7)),
 worked out from the recipe step by step, and the auth applied to real ``httpx`` requests."""
 
 from __future__ import annotations

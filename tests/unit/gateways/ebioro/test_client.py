@@ -30,9 +30,10 @@ from worker.errors import (
     TransientError,
     Unavailable,
 )
+from worker.gateways.ebioro import GATEWAY
 from worker.gateways.ebioro.auth import DigestAuth, sign_request
 from worker.gateways.ebioro.client import EbioroClient
-from worker.gateways.ebioro.paging import PAYMENTS
+from worker.gateways.ebioro.paging import PAYMENTS, REFUNDS
 from worker.gateways.ebioro.payloads import InvalidRecord
 from worker.logging import configure_logging
 
@@ -114,7 +115,7 @@ def paged(pages: dict[int, list[dict[str, Any]]], total_pages: int, limit: int) 
 
 def test_requests_carry_digest_headers_over_the_exact_target() -> None:
     client, seen = make_client(paged({2: [payment("pt_1")]}, 2, 50))
-    client.fetch_page(PAYMENTS, 2, limit=50)
+    client.fetch_page(PAYMENTS, 2, size=50)
 
     [request] = seen
     target = request.url.raw_path.decode()
@@ -142,10 +143,9 @@ def test_from_settings_builds_base_url_timeout_and_headers() -> None:
         seen.append(request)
         return body(payment("pt_1"))
 
-    settings = load_settings(
-        ebioro_public_key=PUBLIC, ebioro_secret_key=SECRET, ebioro_base_url=f"{BASE}/",
-        ebioro_timeout_seconds=3,
-    )  # fmt: skip
+    settings = GATEWAY.load_settings(
+        "ebioro_", public_key=PUBLIC, secret_key=SECRET, base_url=f"{BASE}/", timeout_seconds=3
+    )
     with EbioroClient.from_settings(settings, transport=httpx.MockTransport(answer)) as client:
         client.payment("pt_1")
 
@@ -182,12 +182,12 @@ def test_a_missing_base_url_lists_the_hosts_and_keys_alone_enable_nothing() -> N
         load_settings(ebioro_public_key=PUBLIC, ebioro_secret_key=SECRET)
     assert "https://test-merchant.ebioro.com" in str(caught.value)
     assert "https://merchant-api.ebioro.com" in str(caught.value)
-    assert load_settings().ebioro_enabled is False
-    assert load_settings(ebioro_base_url=BASE).ebioro_enabled is False
+    assert "ebioro" not in load_settings().sources
+    assert "ebioro" not in load_settings(ebioro_base_url=BASE).sources
     enabled = load_settings(
         ebioro_public_key=PUBLIC, ebioro_secret_key=SECRET, ebioro_base_url=BASE
     )
-    assert enabled.ebioro_enabled and SECRET in enabled.secret_values()
+    assert "ebioro" in enabled.sources and SECRET in enabled.secret_values()
     assert SECRET not in repr(enabled)
 
 
@@ -226,7 +226,7 @@ def _raise(exc: Exception) -> Handler:
 def test_classification(handler: Handler, error: type[ProviderError]) -> None:
     client, _ = make_client(handler)
     with pytest.raises(error) as caught:
-        next(client.iter_payment_pages())
+        next(client.iter_pages(PAYMENTS))
     assert caught.value.retryable is issubclass(error, TransientError)
     assert caught.value.source == "ebioro"
 
@@ -305,7 +305,7 @@ def test_paging_stops_at_total_pages() -> None:
     pages = {n: [payment(f"pt_{n}a"), payment(f"pt_{n}b")] for n in (1, 2, 3)}
     client, seen = make_client(paged(pages, 3, 2), page_size=2)
 
-    read = list(client.iter_payment_pages())
+    read = list(client.iter_pages(PAYMENTS))
 
     assert [p.number for p in read] == [1, 2, 3]
     assert [r.payment_id for p in read for r in p.records][-1] == "pt_3b"
@@ -315,17 +315,17 @@ def test_paging_stops_at_total_pages() -> None:
 
 def test_paging_stops_at_a_short_or_empty_page() -> None:
     client, seen = make_client(paged({1: [payment("a"), payment("b")], 2: [payment("c")]}, 9, 2))
-    assert [p.number for p in client.iter_payment_pages(limit=2)] == [1, 2]
+    assert [p.number for p in client.iter_pages(PAYMENTS, size=2)] == [1, 2]
     assert len(seen) == 2
 
     client, seen = make_client(paged({1: [payment("a")]}, 9, 1))
-    assert [p.number for p in client.iter_payment_pages(limit=1)] == [1, 2]  # 2 is empty
+    assert [p.number for p in client.iter_pages(PAYMENTS, size=1)] == [1, 2]  # 2 is empty
     assert len(seen) == 2
 
 
 def test_the_limit_never_exceeds_the_documented_maximum() -> None:
     client, seen = make_client(paged({}, 0, 100))
-    client.fetch_page(PAYMENTS, 1, limit=500)
+    client.fetch_page(PAYMENTS, 1, size=500)
     assert query(seen[0]) == (1, 100)
     with pytest.raises(ValueError, match="page_size"):
         make_client(paged({}, 0, 100), page_size=101)
@@ -335,7 +335,7 @@ def test_refund_feed_and_rejected_items() -> None:
     items = [refund("rf_1"), {"refund_id": "rf_bad", "status": "refunded"}]
     client, seen = make_client(paged({1: items}, 1, 100))
 
-    [page] = list(client.iter_refund_pages())
+    [page] = list(client.iter_pages(REFUNDS))
 
     assert seen[0].url.path == "/refunds"
     assert [r.refund_id for r in page.records] == ["rf_1"]
@@ -346,7 +346,7 @@ def test_refund_feed_and_rejected_items() -> None:
 def test_concurrent_pages_come_back_in_order() -> None:
     pages = {n: [payment(f"pt_{n}")] for n in range(1, 6)}
     client, _ = make_client(paged(pages, 5, 1))
-    got = list(client.fetch_pages(PAYMENTS, range(1, 6), limit=1, max_workers=3))
+    got = list(client.fetch_pages(PAYMENTS, range(1, 6), size=1, max_workers=3))
     assert [p.records[0].payment_id for p in got] == [f"pt_{n}" for n in range(1, 6)]
 
 

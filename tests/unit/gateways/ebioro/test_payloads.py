@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from ledger import jsonx
 from ledger.model import RawRecord
-from worker.gateways.ebioro.paging import InvalidPage, parse_page
+from worker.gateways.base.records import InvalidPage
+from worker.gateways.ebioro.paging import parse_page
 from worker.gateways.ebioro.payloads import (
     FiatAmount,
     InvalidRecord,

@@ -40,7 +40,8 @@ def page(items: list[Any], total_pages: int, number: int = 1) -> httpx.Response:
 
 def source(handler: Any) -> EbioroSource:
     http = httpx.Client(transport=httpx.MockTransport(handler), base_url="https://ebioro.test")
-    return EbioroSource(EbioroClient(http, auth=DigestAuth("pk_test", SecretStr("sk_test"))))
+    client = EbioroClient(http, auth=DigestAuth("pk_test", SecretStr("sk_test")))
+    return EbioroSource("ebioro", client)
 
 
 class Ledger:
@@ -66,7 +67,8 @@ def test_it_is_a_source() -> None:
 
 def test_a_payments_page_carries_creation_times_and_rejects() -> None:
     items = [payment("pt_1"), payment("pt_2", createdAt=None), {"id": "pt_bad"}]
-    fetched = source(lambda r: page(items + [payment("x")] * 97, 3)).fetch_page("payments", 1)
+    filler = [payment(f"x{n}") for n in range(97)]  # distinct ids: a repeated one is rejected
+    fetched = source(lambda r: page(items + filler, 3)).fetch_page("payments", 1)
 
     assert fetched.records[0] == RawRecord("ebioro", "payment", "pt_1", items[0])
     assert fetched.created[:2] == (datetime(2024, 4, 26, 9, 47, 7, 333000, tzinfo=UTC), None)
@@ -150,7 +152,8 @@ def test_refunds_seen_before_are_followed_up_on_full_scans_only() -> None:
 
 
 def test_payments_need_no_follow_up() -> None:
-    # A payment names none of its refunds: the refunds feed lists them (ebioro-api.md §5.2).
+    # A payment names none of its refunds: the refunds feed lists them (docs/gateways/ebioro.md
+    # (E-EP-2)).
     batch = [RawRecord("ebioro", "payment", "pt_1", payment("pt_1", "refunded", refunded=True))]
     ledger = Ledger({})
     assert source(None).follow_ups(batch, {("payment", "pt_1")}, ledger, rescan=True) == []
@@ -167,7 +170,7 @@ def test_both_sources_are_built_side_by_side_when_configured() -> None:
         ebioro_secret_key="sk_test_y",
         ebioro_base_url="https://test-merchant.ebioro.com",
     )
-    sources = build_sources(settings)
+    sources = build_sources(settings, None)
     try:
         assert sorted(sources) == ["aurpay", "ebioro"]
         assert isinstance(sources["ebioro"], EbioroSource)

@@ -1,10 +1,9 @@
-"""The alert state machine, the meta-alert checks and what reconcile re-evaluates: pure, no DB."""
+"""The alert state machine and the meta-alert checks: pure, no DB."""
 
 from __future__ import annotations
 
 import dataclasses
 import random
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -22,8 +21,6 @@ from ledger.alerts.state import (
     key_of,
     plan,
 )
-from ledger.model import Snapshot
-from ledger.precision import PrecisionTable
 from ledger.reconcile.meta import (
     SOURCE_UNREACHABLE,
     TOO_MANY_REJECTED,
@@ -33,16 +30,7 @@ from ledger.reconcile.meta import (
     source_unreachable,
     too_many_rejected,
 )
-from ledger.reconcile.plans import PLANS, Loaded, Terms, Work
 from ledger.reconcile.rules import Finding
-from ledger.reconcile.rules import ebioro as ebioro_rules
-from tests import ebioro_data as ebioro
-from tests.strategies import (
-    make_snapshot,
-    order_payload,
-    refund_payload,
-    transaction_payload,
-)
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 D = Decimal
@@ -257,76 +245,3 @@ def test_meta_scopes_cover_every_source_judged() -> None:
         ("aurpay", SOURCE_UNREACHABLE, "aurpay"),
         ("aurpay", TOO_MANY_REJECTED, "aurpay"),
     }
-
-
-# --- what reconcile re-evaluates (the plans, over an in-memory lookup)
-
-
-class MemoryLookup:
-    """``ledger.reconcile.plans.Lookup`` over plain dicts; records what was read."""
-
-    def __init__(self, *snapshots: Snapshot, links: dict[str, set[str]] | None = None) -> None:
-        self.latest_by = {(s.source, s.kind, s.external_id): s for s in snapshots}
-        self.links = links or {}
-        self.reads: list[tuple[str, tuple[str, ...]]] = []
-
-    def latest(self, source: str, kind: str, ids: Sequence[str]) -> dict[str, Snapshot]:
-        self.reads.append((kind, tuple(ids)))
-        found = {i: self.latest_by.get((source, kind, i)) for i in ids}
-        return {i: s for i, s in found.items() if s is not None}
-
-    def linked(self, source: str, link: str, ids: Sequence[str]) -> dict[str, set[str]]:
-        return {i: self.links[i] for i in ids if i in self.links}
-
-
-AURPAY, EBIORO = PLANS["aurpay"], PLANS["ebioro"]
-TERMS = Terms(PrecisionTable(), NOW, timedelta(days=1))
-
-
-def test_aurpay_changes_expand_to_the_related_objects() -> None:
-    data = Loaded(MemoryLookup(links={"t1": {"o1"}, "t9": {"o9"}}), "aurpay")
-    work = AURPAY.for_changes(
-        [("transaction", "t1"), ("refund", "o2"), ("order", "o3"), ("payment", "x")], data
-    )
-    assert work["orders"] == {"o1", "o2", "o3"}
-    assert work["transactions"] == {"t1"}
-    assert work["refunds"] == {"o2", "o3"}
-    assert not AURPAY.for_changes([], data)
-
-
-def test_aurpay_evaluation_reports_scopes_and_index_facts() -> None:
-    order = make_snapshot("order", order_payload(order_id="o1", tx_id="t1", status="REFUNDED"))
-    tx = make_snapshot("transaction", transaction_payload(tx_id="t1"), seq=2)
-    lone_refund = make_snapshot("refund", refund_payload(order_id="o2"), seq=3)
-    lookup = MemoryLookup(order, tx, lone_refund)
-    work = Work("aurpay", {"orders": frozenset({"o1", "o404"}), "refunds": frozenset({"o1", "o2"})})
-    found = AURPAY.evaluate(work, Loaded(lookup, "aurpay"), TERMS)
-    assert found.scopes == {
-        ("aurpay", "order", "o1"),
-        ("aurpay", "refund-missing", "o1"),
-        ("aurpay", "refund", "o2"),  # no order stored: refund-vs-order is not judged
-    }
-    assert found.links == {("aurpay", "tx-order", "t1", "o1")}
-    assert found.waiting == {("aurpay", "o1")}
-    assert [(f.rule, f.subject_id) for f in found.findings] == [("refund-missing", "o1")]
-    assert all(len(set(ids)) == len(ids) for _, ids in lookup.reads)  # nothing read twice
-
-
-def test_ebioro_a_refund_change_re_judges_its_payment_with_all_its_refunds() -> None:
-    payment = ebioro.snapshot(ebioro.payment_payload(id="pt_1", status="refunded"))
-    old, new = (
-        ebioro.snapshot(ebioro.refund_payload(rid, status="failed", payment={"id": "pt_1"}), seq=9)
-        for rid in ("rf_1", "rf_2")
-    )
-    lookup = MemoryLookup(payment, old, new, links={"pt_1": {"rf_1"}})
-    data = Loaded(lookup, "ebioro")
-    work = EBIORO.for_changes([("refund", "rf_2")], data)
-    found = EBIORO.evaluate(work, data, TERMS)
-    assert found.scopes == {("ebioro", rule, "pt_1") for rule in ebioro_rules.PAYMENT_RULES} | {
-        ("ebioro", rule, "rf_2")
-        for rule in ebioro_rules.REFUND_RULES  # rf_1 did not change
-    }
-    assert found.links == {("ebioro", "payment-refund", "pt_1", "rf_2")}
-    assert found.waiting == {("ebioro", "pt_1")}  # both refunds failed: still owed a refund
-    missing = (ebioro_rules.REFUND_MISSING, "pt_1")
-    assert missing in {(f.rule, f.subject_id) for f in found.findings}

@@ -4,7 +4,9 @@ A rule compares two exact Decimals; a difference counts only when its absolute v
 ``PrecisionTable.tolerance(currency)`` (one smallest unit unless overridden), so sub-unit dust
 never alerts. A field that is absent, null or unparsable yields no finding for the equations
 that need it: the quarantine reports malformed records, the rules report inconsistent ones.
-Gateway modules register their rules in ``RULES`` at import (listed at the bottom).
+The rules themselves live with their gateway, outside the ledger, listed in a ``rulebook`` its
+reconcile plan owns; a finding's source is the subject snapshot's, so the same rules serve every
+source (account) of a gateway.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 from ledger import jsonx
@@ -61,30 +64,25 @@ class Finding:
 
 @dataclass(frozen=True)
 class Rule:
-    """A rule's id, its documentation (the equation and the doc fact) and its check."""
+    """A rule's id, its documentation (the equation and the doc fact) and its check.
+
+    The id names the check within its gateway ("refund-missing"), never the gateway or the
+    source: alerts are keyed by (source, rule, subject, check) already."""
 
     id: str
-    source: str
     doc: str
     check: Callable[..., list[Finding]]
 
 
-RULES: dict[str, Rule] = {}
-
-
-def register_rule(
-    rule_id: str, source: str
-) -> Callable[[Callable[..., list[Finding]]], Callable[..., list[Finding]]]:
-    """Decorator: list the function in ``RULES`` under ``rule_id`` with its docstring."""
-
-    def register(fn: Callable[..., list[Finding]]) -> Callable[..., list[Finding]]:
-        existing = RULES.get(rule_id)
-        if existing is not None and existing.check is not fn:
-            raise ValueError(f"rule {rule_id!r} is already registered")
-        RULES[rule_id] = Rule(rule_id, source, " ".join((fn.__doc__ or "").split()), fn)
-        return fn
-
-    return register
+def rulebook(*rules: tuple[str, Callable[..., list[Finding]]]) -> Mapping[str, Rule]:
+    """``{id: Rule}`` from (id, check) pairs, each documented by its check's docstring; an id
+    listed twice is a bug."""
+    book: dict[str, Rule] = {}
+    for rule_id, check in rules:
+        if rule_id in book:
+            raise ValueError(f"rule {rule_id!r} is listed twice")
+        book[rule_id] = Rule(rule_id, " ".join((check.__doc__ or "").split()), check)
+    return MappingProxyType(book)
 
 
 def amount_or_none(payload: Mapping[str, Any], name: str) -> Decimal | None:
@@ -157,8 +155,3 @@ def mismatch(
     return report(
         rule, subject, currency, zero, zero, precision, evidence, detail, check, tolerate=False
     )
-
-
-# Gateway modules register their rules at import. Imported last: they use the names above.
-from ledger.reconcile.rules import aurpay as aurpay  # noqa: E402
-from ledger.reconcile.rules import ebioro as ebioro  # noqa: E402

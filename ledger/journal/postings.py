@@ -1,8 +1,9 @@
-"""The deriver registry: per (source, kind), how one snapshot version turns into postings.
+"""The deriver contract (how one snapshot version turns into postings) and the helpers derivers
+share to read amounts strictly and to build postings.
 
-A gateway adds a module here that calls ``register_deriver`` at import and is listed at the
-bottom of this file; ``ledger.journal.derive`` never changes for a new gateway. Also the small,
-shared helpers derivers use to read amounts strictly and to build postings.
+Derivers live with their gateway, outside the ledger, and reach the journal as a
+``DeriverTable`` handed to the store, keyed by (source, kind): one gateway's derivers may serve
+several sources (accounts), so a deriver takes the source from the snapshot it posts.
 """
 
 from __future__ import annotations
@@ -37,23 +38,13 @@ class Derived:
 
 
 Deriver = Callable[[Snapshot, PrecisionTable], Derived | None]
-
-_DERIVERS: dict[tuple[str, str], Deriver] = {}
-
-
-def register_deriver(source: str, kind: str, fn: Deriver) -> Deriver:
-    """Make ``fn`` the deriver for ``(source, kind)``; registering another one is a bug."""
-    existing = _DERIVERS.get((source, kind))
-    if existing is not None and existing is not fn:
-        raise ValueError(f"a deriver for {source}/{kind} is already registered")
-    _DERIVERS[(source, kind)] = fn
-    return fn
+DeriverTable = Mapping[tuple[str, str], Deriver]  # (source, kind) → deriver
 
 
-def deriver_for(source: str, kind: str) -> Deriver:
-    """The registered deriver, or ``UnpostableSnapshot`` when none is known."""
+def deriver_for(derivers: DeriverTable, source: str, kind: str) -> Deriver:
+    """The deriver for ``(source, kind)``, or ``UnpostableSnapshot`` when there is none."""
     try:
-        return _DERIVERS[(source, kind)]
+        return derivers[(source, kind)]
     except KeyError:
         raise UnpostableSnapshot(f"no journal deriver for {source}/{kind}") from None
 
@@ -111,8 +102,3 @@ def residual(precision: PrecisionTable, currency: str, difference: Decimal) -> P
     if difference == 0:
         return None
     return Posting(residual_account(precision, currency, difference), currency, difference)
-
-
-# Gateway modules register their derivers at import. Imported last: they use the names above.
-from ledger.journal.postings import aurpay as aurpay  # noqa: E402
-from ledger.journal.postings import ebioro as ebioro  # noqa: E402

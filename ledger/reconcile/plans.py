@@ -1,16 +1,17 @@
-"""Which rules to re-run when objects change, and running them: one ``SourcePlan`` per gateway.
+"""Which rules to re-run when objects change, and running them: one ``SourcePlan`` per source.
 
 A plan turns changed objects into ``Work``, reads the related latest snapshots it needs
 through a ``Lookup`` (the only I/O, injected), runs its gateway's rules and returns an
 ``Evaluation``: the findings, the (source, rule, subject) scopes it judged (an alert in a
 judged scope that is no longer found resolves), and the facts reconcile keeps as indexes:
 reverse links (e.g. transaction → orders) and the subjects the clock can break (swept
-periodically). Gateway modules register their plan at import (listed at the bottom).
+periodically). Plans live with their gateway, outside the ledger, which makes one per source it
+serves (``make_plan(source)``); reconcile is handed a ``PlanTable``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import NamedTuple, Protocol
@@ -18,7 +19,7 @@ from typing import NamedTuple, Protocol
 from ledger.alerts.state import Scope
 from ledger.model import Snapshot
 from ledger.precision import PrecisionTable
-from ledger.reconcile.rules import Finding
+from ledger.reconcile.rules import Finding, Rule
 
 Link = tuple[str, str, str, str]  # (source, link name, from_id, to_id)
 
@@ -61,8 +62,11 @@ class Evaluation:
 
 
 class SourcePlan(Protocol):
+    """The reconcile plan of one source: its gateway's rules, bound to the source's name."""
+
     source: str
     kinds: tuple[str, ...]  # the kinds a full reconcile walks, in order
+    rules: Mapping[str, Rule]  # every rule the plan judges, by id
 
     def for_changes(self, changed: Sequence[tuple[str, str]], data: Loaded) -> Work:
         """The work after these (kind, external_id) objects got new versions."""
@@ -121,17 +125,5 @@ class Loaded:
         return self._lookup.linked(self._source, link, wanted) if wanted else {}
 
 
-PLANS: dict[str, SourcePlan] = {}
-
-
-def register_plan(plan: SourcePlan) -> SourcePlan:
-    existing = PLANS.get(plan.source)
-    if existing is not None and type(existing) is not type(plan):
-        raise ValueError(f"a reconcile plan for {plan.source!r} is already registered")
-    PLANS[plan.source] = plan
-    return plan
-
-
-# Gateway plans register at import. Imported last: they use the names above.
-from ledger.reconcile.plans import aurpay as aurpay  # noqa: E402
-from ledger.reconcile.plans import ebioro as ebioro  # noqa: E402
+PlanTable = Mapping[str, SourcePlan]  # source name → its plan
+PlanMaker = Callable[[str], SourcePlan]  # a gateway's plan for the source of that name

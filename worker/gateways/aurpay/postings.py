@@ -1,13 +1,18 @@
 """How Aurpay orders, refund-info objects and transactions post to the journal.
 
-Statuses (aurpay-api.md §3): SUCCESS, RESOLVED and REFUNDED orders were paid and post the sale;
-a REFUNDED order's refund posts separately, from its refund-info object (§5.5). PENDING,
+Statuses (docs/gateways/aurpay.md (A-STAT-5)): SUCCESS, RESOLVED and REFUNDED orders were paid and
+post the sale;
+a REFUNDED order's refund posts separately, from its refund-info object (docs/gateways/aurpay.md
+(A-REF-1)). PENDING,
 OVERDUE and TERMINATED never brought money in. PARTIAL is a documented name without a
 documented meaning (it may be a partial payment still open, or a partial refund), so it posts
 nothing rather than guess an amount; the reconciliation rules and the raw snapshot keep it
-visible. Unknown statuses post nothing either (docs §7: treat as non-terminal).
+visible. Unknown statuses post nothing either (docs/gateways/aurpay.md (A-STAT-6): treat as
+non-terminal).
 Transactions post nothing: they are evidence for orders (linked by ``tx_id``) and posting them
 too would count each sale twice; the reconciliation rules check them instead.
+The balance account is the source's (``assets:<source>:<CUR>``): each Aurpay account synced
+under its own source name keeps its own balance.
 """
 
 from __future__ import annotations
@@ -19,10 +24,10 @@ from typing import Any
 from ledger.journal import accounts
 from ledger.journal.postings import (
     Derived,
+    Deriver,
     legs,
     read_amount,
     read_currency,
-    register_deriver,
     residual,
     split,
 )
@@ -31,7 +36,6 @@ from ledger.money import fmt
 from ledger.precision import PrecisionTable
 from ledger.timeparse import first_timestamp
 
-SOURCE = "aurpay"
 PAID_STATUSES = frozenset({"SUCCESS", "RESOLVED", "REFUNDED"})
 UNPAID_STATUSES = frozenset({"PENDING", "OVERDUE", "TERMINATED", "PARTIAL"})
 
@@ -46,7 +50,7 @@ def derive_order(snapshot: Snapshot, precision: PrecisionTable) -> Derived | Non
     """A paid order's sale: gross to income, fee to expenses, net to the gateway balance.
 
     ``income:sales −amount``, ``expenses:gateway-fees +fee`` (null fee = 0) and
-    ``assets:aurpay:<CUR> +net`` where net = obtained when present, else amount − fee. When
+    ``assets:<source>:<CUR> +net`` where net = obtained when present, else amount − fee. When
     obtained is present, d = amount − fee − obtained goes to suspense or rounding.
     """
     payload = snapshot.payload
@@ -62,7 +66,7 @@ def derive_order(snapshot: Snapshot, precision: PrecisionTable) -> Derived | Non
     postings = legs(
         Posting(accounts.SALES, currency, -amount),
         Posting(accounts.GATEWAY_FEES, currency, fee),
-        Posting(accounts.asset(SOURCE, currency), currency, net),
+        Posting(accounts.asset(snapshot.source, currency), currency, net),
         residual(precision, currency, difference),
     )
     if not postings:
@@ -75,10 +79,11 @@ def derive_order(snapshot: Snapshot, precision: PrecisionTable) -> Derived | Non
 def derive_refund(snapshot: Snapshot, precision: PrecisionTable) -> Derived | None:
     """A refund (refund-info object): the gateway balance pays amount, split into fee and obtained.
 
-    ``assets:aurpay:<CUR> −amount``, ``expenses:network-fees +network_fee``,
+    ``assets:<source>:<CUR> −amount``, ``expenses:network-fees +network_fee``,
     ``income:refunds +obtained`` (absent obtained = amount − network_fee), and
     d = amount − network_fee − obtained to suspense or rounding. Dated when observed:
-    ``refund_et``'s unit is not documented (§5.5: "the timestamp for the refund", example 60).
+    ``refund_et``'s unit is not documented (docs/gateways/aurpay.md (A-REF-3): "the timestamp for
+    the refund", example 60).
     """
     payload = snapshot.payload
     amount = read_amount(payload, "amount")
@@ -88,7 +93,7 @@ def derive_refund(snapshot: Snapshot, precision: PrecisionTable) -> Derived | No
     network_fee = read_amount(payload, "network_fee") or Decimal(0)
     refunded, difference = split(amount, network_fee, read_amount(payload, "obtained"))
     postings = legs(
-        Posting(accounts.asset(SOURCE, currency), currency, -amount),
+        Posting(accounts.asset(snapshot.source, currency), currency, -amount),
         Posting(accounts.NETWORK_FEES, currency, network_fee),
         Posting(accounts.REFUNDS, currency, refunded),
         residual(precision, currency, difference),
@@ -104,6 +109,9 @@ def derive_transaction(snapshot: Snapshot, precision: PrecisionTable) -> Derived
     return None
 
 
-register_deriver(SOURCE, "order", derive_order)
-register_deriver(SOURCE, "refund", derive_refund)
-register_deriver(SOURCE, "transaction", derive_transaction)
+# What the journal derives per kind, for any source this gateway serves.
+DERIVERS: Mapping[str, Deriver] = {
+    "order": derive_order,
+    "refund": derive_refund,
+    "transaction": derive_transaction,
+}

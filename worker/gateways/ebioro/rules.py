@@ -13,7 +13,7 @@ a payment                       ``evaluate_payment(payment, its refunds)`` and
 a refund                        ``evaluate_refund(refund, its payment or None)`` and
                                 ``evaluate_payment(payment, its refunds)`` if it is stored
 the clock (periodic sweep)      ``evaluate_payment`` for payments ``marked_refunded`` with
-                                no refund (``ebioro-refunded-without-refund`` needs ``now``)
+                                no refund (``refunded-without-refund`` needs ``now``)
 =============================== ===========================================================
 
 ``evaluate_payment`` covers the rules in ``PAYMENT_RULES`` for subject = the payment id;
@@ -29,7 +29,12 @@ from decimal import Decimal
 from typing import Any
 
 from ledger.journal.postings import UnpostableSnapshot
-from ledger.journal.postings.ebioro import (
+from ledger.model import Snapshot
+from ledger.money import exact_arithmetic, fmt
+from ledger.precision import PrecisionTable
+from ledger.reconcile.rules import Finding, mismatch, report, rulebook
+from ledger.timeparse import as_utc, first_timestamp
+from worker.gateways.ebioro.postings import (
     SALE_STATUSES,
     accepted_shortfall,
     asset_units,
@@ -40,26 +45,21 @@ from ledger.journal.postings.ebioro import (
     settlement_currency,
     status_of,
 )
-from ledger.model import Snapshot
-from ledger.money import exact_arithmetic, fmt
-from ledger.precision import PrecisionTable
-from ledger.reconcile.rules import Finding, mismatch, register_rule, report
-from ledger.timeparse import as_utc, first_timestamp
 
-SOURCE = "ebioro"
-# Rule ids carry the source: the registry is shared with every gateway's rules.
-PAYMENT = "ebioro-payment-amounts"
-REFUNDS_VS_PAYMENT = "ebioro-refunds-exceed-paid"
-REFUND_MISSING = "ebioro-refunded-without-refund"
-REFUND_SETTLEMENT = "ebioro-refund-settlement-id"
-REFUND_ASSET = "ebioro-refund-asset"
-REFUND_VS_PAYMENT = "ebioro-refund-exceeds-paid"
+# Rule ids: the alert key is (source, rule, subject, check), so they need no gateway prefix.
+PAYMENT = "payment-amounts"
+REFUNDS_VS_PAYMENT = "refunds-exceed-paid"
+REFUND_MISSING = "refunded-without-refund"
+REFUND_SETTLEMENT = "refund-settlement-id"
+REFUND_ASSET = "refund-asset"
+REFUND_VS_PAYMENT = "refund-exceeds-paid"
 PAYMENT_RULES = (PAYMENT, REFUNDS_VS_PAYMENT, REFUND_MISSING)
 REFUND_RULES = (REFUND_SETTLEMENT, REFUND_ASSET, REFUND_VS_PAYMENT)
 
 __all__ = [
     "PAYMENT_RULES",
     "REFUND_RULES",
+    "RULES",
     "evaluate_payment",
     "evaluate_refund",
     "marked_refunded",
@@ -147,16 +147,17 @@ def _asset_differs(refund: Snapshot, payment: Mapping[str, Any]) -> str | None:
     return None
 
 
-@register_rule(PAYMENT, SOURCE)
 def payment_rule(payment: Snapshot, precision: PrecisionTable) -> list[Finding]:
     """The payment's USDC amounts add up (each check only when its fields are present).
     ``received``: amount_paid = amount_received, any status (webhook example D-wh: 1000 =
     1000). ``remaining``: amount_received + amount_remaining = settlement_amount, any status
     (D-wh: 1000 + 0 = 1000; the create example carries settlement_amount on an open payment,
-    §8, so it is the amount due, not what arrived). ``settlement``: a paid payment (paid,
+    docs/gateways/ebioro.md (E-AMT-2), so it is the amount due, not what arrived). ``settlement``:
+    a paid payment (paid,
     refunded, underpaid_accepted) brought in what was due: settlement_amount = amount_paid +
     the accepted shortfall (amount_remaining when underpaid_accepted, else 0); the difference
-    is what the journal puts in suspense. All in USDC cents (§8), compared in whole USDC."""
+    is what the journal puts in suspense. All in USDC cents (docs/gateways/ebioro.md (E-AMT-2,
+    E-AMT-4)), compared in whole USDC."""
     payload = payment.payload
     currency = settlement_currency(payload)
     paid, due = _units(payload, "amount_paid"), _units(payload, "settlement_amount")
@@ -197,14 +198,14 @@ def _accepted(payload: Mapping[str, Any]) -> Decimal | None:
         return None
 
 
-@register_rule(REFUND_VS_PAYMENT, SOURCE)
 def refund_vs_payment(
     refund: Snapshot, payment: Snapshot | None, precision: PrecisionTable
 ) -> list[Finding]:
     """A refund is at most its payment's amount_paid. D-rf documents "refund amount ≤ the
     payment's amount_paid" as a rule of refund creation (so refund amount.value is USDC cents,
-    §8): a refund above it should not exist in any status, failed included. Compared only when
-    the assets agree (else ``ebioro-refund-asset`` reports it)."""
+    docs/gateways/ebioro.md (E-AMT-5)): a refund above it should not exist in any status, failed
+    included. Compared only when
+    the assets agree (else ``refund-asset`` reports it)."""
     payload, evidence = _payment_of(refund, payment)
     code, refunded = _refund_amount(refund)
     paid = _units(payload, "amount_paid")
@@ -218,14 +219,13 @@ def refund_vs_payment(
     )
 
 
-@register_rule(REFUNDS_VS_PAYMENT, SOURCE)
 def refunds_vs_payment(
     payment: Snapshot, refunds: Sequence[Snapshot], precision: PrecisionTable
 ) -> list[Finding]:
     """The refunds of a payment that completed (status refunded) add up to at most its
     amount_paid. D-rf: refund amount ≤ amount_paid, one refund in progress at a time, so
     several refunds are possible one after another. Only when two or more refunds completed
-    and none alone exceeds amount_paid (that is ``ebioro-refund-exceeds-paid``'s finding)."""
+    and none alone exceeds amount_paid (that is ``refund-exceeds-paid``'s finding)."""
     paid = _units(payment.payload, "amount_paid")
     done = [
         r
@@ -246,10 +246,11 @@ def refunds_vs_payment(
     )
 
 
-@register_rule(REFUND_SETTLEMENT, SOURCE)
 def refund_settlement(refund: Snapshot, precision: PrecisionTable) -> list[Finding]:
-    """A refund with status refunded carries a settlement_Id. §9: refunded = done (submitted to
-    Stellar and settled); §5.4: the refunded example carries ``settlement_Id`` (a 64-hex,
+    """A refund with status refunded carries a settlement_Id. docs/gateways/ebioro.md (E-STAT-4):
+    refunded = done (submitted to
+    Stellar and settled); docs/gateways/ebioro.md (E-REF-5): the refunded example carries
+    ``settlement_Id`` (a 64-hex,
     Stellar-transaction-like id)."""
     if status_of(refund.payload) != "refunded":
         return []
@@ -263,13 +264,14 @@ def refund_settlement(refund: Snapshot, precision: PrecisionTable) -> list[Findi
     )
 
 
-@register_rule(REFUND_ASSET, SOURCE)
 def refund_asset(
     refund: Snapshot, payment: Snapshot | None, precision: PrecisionTable
 ) -> list[Finding]:
     """A refund's amount.asset_id is its payment's asset_id (else, when the payment names no
-    asset, its code is the payment's settlement_currency). §5.3/D-rf: a refund is sent in an
-    asset (``amount.asset_id``) to the payment's sender_account; §5.2: the payment carries the
+    asset, its code is the payment's settlement_currency). docs/gateways/ebioro.md (E-REF-3,
+    E-PAY-4): a refund is sent in an
+    asset (``amount.asset_id``) to the payment's sender_account; docs/gateways/ebioro.md (E-PAY-3):
+    the payment carries the
     ``asset_id`` it was paid and settled in."""
     payload, evidence = _payment_of(refund, payment)
     why = _asset_differs(refund, payload)
@@ -279,7 +281,6 @@ def refund_asset(
     return mismatch(REFUND_ASSET, refund, code or "", precision, evidence, why, "asset_id")
 
 
-@register_rule(REFUND_MISSING, SOURCE)
 def refund_missing(
     payment: Snapshot,
     refunds: Sequence[Snapshot],
@@ -287,9 +288,11 @@ def refund_missing(
     now: datetime,
     grace: timedelta,
 ) -> list[Finding]:
-    """A payment marked refunded (status refunded or ``refunded: true``, §5.2/§9) for longer
+    """A payment marked refunded (status refunded or ``refunded: true``, docs/gateways/ebioro.md
+    (E-PAY-5, E-STAT-1)) for longer
     than the grace period has a refund that did not fail. Refunds are listed by ``GET
-    /refunds`` with their payment embedded (§5.4). Refunded since = updatedAt, else when the
+    /refunds`` with their payment embedded (docs/gateways/ebioro.md (E-REF-1)). Refunded since =
+    updatedAt, else when the
     snapshot was observed; expected = amount_paid (0 if unknown), actual = 0."""
     if not marked_refunded(payment.payload):
         return []
@@ -305,3 +308,13 @@ def refund_missing(
         REFUND_MISSING, payment, currency, expected, Decimal(0), precision, (payment,), detail,
         tolerate=False,
     )  # fmt: skip
+
+
+RULES = rulebook(
+    (PAYMENT, payment_rule),
+    (REFUNDS_VS_PAYMENT, refunds_vs_payment),
+    (REFUND_MISSING, refund_missing),
+    (REFUND_SETTLEMENT, refund_settlement),
+    (REFUND_ASSET, refund_asset),
+    (REFUND_VS_PAYMENT, refund_vs_payment),
+)

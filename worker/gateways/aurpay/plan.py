@@ -1,28 +1,41 @@
-"""Aurpay's reconcile plan (the table in ``ledger.reconcile.rules.aurpay``): an order re-runs with
-its
-refund-info, a transaction with the orders naming it (link ``tx-order``), a refund-info with its
-order; REFUNDED orders without refund-info wait for the ``refund-missing`` sweep.
+"""Aurpay's reconcile plan (the table in ``worker.gateways.aurpay.rules``): an order re-runs with
+its refund-info, a transaction with the orders naming it (link ``tx-order``), a refund-info with
+its order; REFUNDED orders without refund-info wait for the ``refund-missing`` sweep.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from ledger.journal.postings.aurpay import SOURCE, status_of
 from ledger.model import Snapshot
-from ledger.reconcile.plans import Evaluation, Loaded, Terms, Work, register_plan
-from ledger.reconcile.rules.aurpay import RVO, evaluate_order, evaluate_refund, evaluate_transaction
+from ledger.reconcile.plans import Evaluation, Loaded, SourcePlan, Terms, Work
+from ledger.reconcile.rules import Rule
+from worker.gateways.aurpay.postings import status_of
+from worker.gateways.aurpay.rules import (
+    ORDER_RULES,
+    REFUND_RULES,
+    RULES,
+    TRANSACTION_RULES,
+    evaluate_order,
+    evaluate_refund,
+    evaluate_transaction,
+)
+from worker.gateways.aurpay.rules import REFUND as REFUND_RULE
 
-ORDER, TRANSACTION, REFUND = "order", "transaction", "refund"
+ORDER, TRANSACTION, REFUND = "order", "transaction", "refund"  # kinds (refund = refund-info)
 ORDERS, TRANSACTIONS, REFUNDS = "orders", "transactions", "refunds"
 ROLE = {ORDER: ORDERS, TRANSACTION: TRANSACTIONS, REFUND: REFUNDS}
 TX_ORDER = "tx-order"
-ORDER_RULES = ("order", "refund-missing")
 
 
 class AurpayPlan:
-    source = SOURCE
-    kinds = (ORDER, TRANSACTION, REFUND)
+    """The plan of one Aurpay source (account), named ``source``."""
+
+    kinds: tuple[str, ...] = (ORDER, TRANSACTION, REFUND)
+    rules: Mapping[str, Rule] = RULES
+
+    def __init__(self, source: str) -> None:
+        self.source = source
 
     def for_changes(self, changed: Sequence[tuple[str, str]], data: Loaded) -> Work:
         by_kind: dict[str, set[str]] = {kind: set() for kind in self.kinds}
@@ -33,7 +46,7 @@ class AurpayPlan:
         linked = data.linked(TX_ORDER, txs)
         naming = {order_id for ids in linked.values() for order_id in ids}
         return Work(
-            SOURCE,
+            self.source,
             {
                 ORDERS: frozenset(by_kind[ORDER] | by_kind[REFUND] | naming),
                 TRANSACTIONS: frozenset(by_kind[TRANSACTION]),
@@ -42,14 +55,15 @@ class AurpayPlan:
         )
 
     def for_kind(self, kind: str, ids: frozenset[str]) -> Work:
-        return Work(SOURCE, {ROLE[kind]: ids})
+        return Work(self.source, {ROLE[kind]: ids})
 
     def for_sweep(self, ids: frozenset[str]) -> Work:
-        return Work(SOURCE, {ORDERS: ids})
+        return Work(self.source, {ORDERS: ids})
 
     def evaluate(self, work: Work, data: Loaded, terms: Terms) -> Evaluation:
         """Every id with a stored snapshot is judged; a refund-info whose order is not stored
         yet gets only the ``refund`` rule (its ``refund-vs-order`` alert stays as it is)."""
+        source = work.source
         orders = data.get(ORDER, work[ORDERS] | work[REFUNDS])
         refunds = data.get(REFUND, work[ORDERS] | work[REFUNDS])
         named = {tx for order in orders.values() if (tx := _tx_id(order))}
@@ -62,18 +76,18 @@ class AurpayPlan:
             out.findings += evaluate_order(
                 order, linked, refund, terms.precision, terms.now, terms.grace
             )
-            out.judged(SOURCE, ORDER_RULES, order_id)
+            out.judged(source, ORDER_RULES, order_id)
             if tx_id:
-                out.links.add((SOURCE, TX_ORDER, tx_id, order_id))
+                out.links.add((source, TX_ORDER, tx_id, order_id))
             waiting = refund is None and status_of(order.payload) == "REFUNDED"
-            (out.waiting if waiting else out.settled).add((SOURCE, order_id))
+            (out.waiting if waiting else out.settled).add((source, order_id))
         for tx_id in sorted(work[TRANSACTIONS] & txs.keys()):
             out.findings += evaluate_transaction(txs[tx_id], terms.precision)
-            out.judged(SOURCE, ("transaction",), tx_id)
+            out.judged(source, TRANSACTION_RULES, tx_id)
         for order_id in sorted(work[REFUNDS] & refunds.keys()):
-            order = orders.get(order_id)
-            out.findings += evaluate_refund(refunds[order_id], order, terms.precision)
-            out.judged(SOURCE, ("refund", RVO) if order else ("refund",), order_id)
+            stored = orders.get(order_id)
+            out.findings += evaluate_refund(refunds[order_id], stored, terms.precision)
+            out.judged(source, REFUND_RULES if stored else (REFUND_RULE,), order_id)
         return out
 
 
@@ -82,4 +96,6 @@ def _tx_id(order: Snapshot) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-register_plan(AurpayPlan())
+def make_plan(source: str) -> SourcePlan:
+    """The plan for the Aurpay source named ``source``."""
+    return AurpayPlan(source)

@@ -1,17 +1,23 @@
-"""How Ebioro payments and refunds post to the journal (ebioro-api.md §5, §8, §9).
+"""How Ebioro payments and refunds post to the journal (docs/gateways/ebioro.md (E-PAY-1, E-REF-1,
+E-AMT-1, E-AMT-2, E-STAT-2, E-STAT-4)).
 
 Two commodities, never mixed: the fiat price (``amount.value`` in minor units → whole units of
 ``amount.currency``, e.g. 1000 → 10.00 USD) and the USDC that moved (``settlement_amount``,
 ``amount_paid``, ``settlement_fee``, ``amount_remaining`` and refund ``amount.value`` in USDC
 cents → USDC, e.g. 66.575 → 0.66575 USDC). They meet in ``equity:conversions``, a trading
 account: each sale puts there the fiat price and the USDC due for it (``settlement_amount``,
-which the payment carries from creation on, §8), so every entry balances per commodity and the
-account's balances are Ebioro's own quotes. No FX rate is documented (§8), so none is invented.
+which the payment carries from creation on, docs/gateways/ebioro.md (E-AMT-2)), so every entry
+balances per commodity and the
+account's balances are Ebioro's own quotes. No FX rate is documented (docs/gateways/ebioro.md
+(E-AMT-6)), so none is invented.
 
 A sale posts once the customer paid: status ``paid``, ``underpaid_accepted`` or ``refunded``
-(a refund requires one of the first two, §5.3). ``open``, ``processing``, ``underpaid`` (awaiting
+(a refund requires one of the first two, docs/gateways/ebioro.md (E-REF-3)). ``open``,
+``processing``, ``underpaid`` (awaiting
 top-up), ``expired``, ``canceled`` and ``failed`` post nothing. A refund posts when its status is
-``refunded`` (done, §9); ``open``, ``processing`` and ``failed`` post nothing.
+``refunded`` (done, docs/gateways/ebioro.md (E-STAT-4)); ``open``, ``processing`` and ``failed``
+post nothing. The balance
+account is the source's (``assets:<source>:USDC``), one per Ebioro account synced.
 """
 
 from __future__ import annotations
@@ -23,11 +29,11 @@ from typing import Any
 from ledger.journal import accounts
 from ledger.journal.postings import (
     Derived,
+    Deriver,
     UnpostableSnapshot,
     legs,
     read_amount,
     read_currency,
-    register_deriver,
     residual,
 )
 from ledger.model import Posting, Snapshot
@@ -35,13 +41,14 @@ from ledger.money import fmt
 from ledger.precision import FIAT_MINOR_UNITS, PrecisionTable
 from ledger.timeparse import first_timestamp
 
-SOURCE = "ebioro"
 CONVERSIONS = "equity:conversions"
 ACCEPTED_UNDERPAYMENTS = "expenses:accepted-underpayments"
 SALE_STATUSES = frozenset({"paid", "underpaid_accepted", "refunded"})
-# USDC amounts are sent in cents, 2 places (§8: "not Stellar's 7-decimal stroops").
+# USDC amounts are sent in cents, 2 places (docs/gateways/ebioro.md (E-AMT-2): "not Stellar's
+# 7-decimal stroops").
 ASSET_MINOR_PLACES = 2
-# Ebioro settles in USDC on Stellar (§1); the code used when a payment does not name it.
+# Ebioro settles in USDC on Stellar (docs/gateways/ebioro.md (E-HOST-1)); the code used when a
+# payment does not name it.
 SETTLEMENT_CURRENCY = "USDC"
 
 
@@ -62,7 +69,8 @@ def asset_units(payload: Mapping[str, Any], name: str) -> Decimal | None:
 
 
 def asset_code(asset_id: Any) -> str | None:
-    """``USDC`` from ``USDC:GA5Z…`` (§5.2: asset ids are ``CODE:ISSUER``)."""
+    """``USDC`` from ``USDC:GA5Z…`` (docs/gateways/ebioro.md (E-PAY-3): asset ids are
+    ``CODE:ISSUER``)."""
     if not isinstance(asset_id, str) or not asset_id.split(":", 1)[0].strip():
         return None
     return asset_id.split(":", 1)[0].strip().upper()
@@ -92,7 +100,7 @@ def fiat_price(payment: Mapping[str, Any]) -> tuple[str, Decimal]:
 
 
 def refund_payment(refund: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The payment embedded in a refund object (§5.4), or {}."""
+    """The payment embedded in a refund object (docs/gateways/ebioro.md (E-REF-1)), or {}."""
     payment = refund.get("payment")
     return payment if isinstance(payment, Mapping) else {}
 
@@ -113,7 +121,8 @@ def refund_amount(refund: Mapping[str, Any]) -> tuple[str | None, Decimal | None
 
 def accepted_shortfall(payment: Mapping[str, Any]) -> Decimal:
     """What the merchant accepted not to receive: ``amount_remaining`` (whole USDC) of an
-    ``underpaid_accepted`` payment (§9; remaining = still owed, D-wh), else 0."""
+    ``underpaid_accepted`` payment (docs/gateways/ebioro.md (E-STAT-2, E-AMT-4); remaining = still
+    owed, D-wh), else 0."""
     if status_of(payment) != "underpaid_accepted":
         return Decimal(0)
     return asset_units(payment, "amount_remaining") or Decimal(0)
@@ -126,7 +135,7 @@ def derive_payment(snapshot: Snapshot, precision: PrecisionTable) -> Derived | N
     settlement_amount and paid = amount_paid (either stands in for the other when absent):
     ``equity:conversions −due``, ``expenses:gateway-fees +settlement_fee``,
     ``expenses:accepted-underpayments +amount_remaining`` (underpaid_accepted only),
-    ``assets:ebioro:USDC +(paid − fee)``, and d = due − paid − accepted to suspense or
+    ``assets:<source>:USDC +(paid − fee)``, and d = due − paid − accepted to suspense or
     rounding. No USDC amount at all: nothing is posted.
     """
     payload = snapshot.payload
@@ -151,7 +160,7 @@ def derive_payment(snapshot: Snapshot, precision: PrecisionTable) -> Derived | N
         Posting(CONVERSIONS, usdc, -owed),
         Posting(accounts.GATEWAY_FEES, usdc, fee),
         Posting(ACCEPTED_UNDERPAYMENTS, usdc, accepted),
-        Posting(accounts.asset(SOURCE, usdc), usdc, received - fee),
+        Posting(accounts.asset(snapshot.source, usdc), usdc, received - fee),
         residual(precision, usdc, owed - received - accepted),
     )
     if not postings:
@@ -165,10 +174,11 @@ def derive_payment(snapshot: Snapshot, precision: PrecisionTable) -> Derived | N
 
 
 def derive_refund(snapshot: Snapshot, precision: PrecisionTable) -> Derived | None:
-    """A completed refund: ``assets:ebioro:<CODE> −amount``, ``income:refunds +amount``.
+    """A completed refund: ``assets:<source>:<CODE> −amount``, ``income:refunds +amount``.
 
     The refund's own asset (``amount.asset_id``), in whole units. Refund objects carry no
-    timestamp (§5.4), so the entry is dated when the snapshot was observed. The Stellar network
+    timestamp (docs/gateways/ebioro.md (E-REF-2)), so the entry is dated when the snapshot was
+    observed. The Stellar network
     fee of the refund transaction is not reported by the API, so none is posted.
     """
     payload = snapshot.payload
@@ -178,7 +188,7 @@ def derive_refund(snapshot: Snapshot, precision: PrecisionTable) -> Derived | No
     if code is None or amount is None:
         raise UnpostableSnapshot("amount: a refunded refund needs amount.asset_id and value")
     postings = legs(
-        Posting(accounts.asset(SOURCE, code), code, -amount),
+        Posting(accounts.asset(snapshot.source, code), code, -amount),
         Posting(accounts.REFUNDS, code, amount),
     )
     if not postings:
@@ -190,5 +200,5 @@ def derive_refund(snapshot: Snapshot, precision: PrecisionTable) -> Derived | No
     return Derived(postings, snapshot.observed_at, description)
 
 
-register_deriver(SOURCE, "payment", derive_payment)
-register_deriver(SOURCE, "refund", derive_refund)
+# What the journal derives per kind, for any source this gateway serves.
+DERIVERS: Mapping[str, Deriver] = {"payment": derive_payment, "refund": derive_refund}

@@ -15,12 +15,13 @@ from hypothesis import strategies as st
 
 from ledger.exports.beancount import write_beancount
 from ledger.journal.derive import UnpostableSnapshot, balances, check_balanced, plan_entries
-from ledger.journal.postings.ebioro import SALE_STATUSES
 from ledger.model import JournalEntry, Posting, Snapshot
 from ledger.precision import PrecisionTable
-from ledger.reconcile.rules.ebioro import payment_rule
 from tests.ebioro_data import payment_payload, snapshot
+from tests.helpers.books import DERIVERS
 from tests.strategies import OBSERVED_AT, wire
+from worker.gateways.ebioro.postings import SALE_STATUSES
+from worker.gateways.ebioro.rules import payment_rule
 
 PRECISION = PrecisionTable()
 D = Decimal
@@ -37,7 +38,7 @@ def snap(kind: str, payload: dict[str, Any], version: int = 1) -> Snapshot:
 
 
 def plan(kind: str, payload: dict[str, Any], effective: JournalEntry | None = None) -> list[Any]:
-    return plan_entries(snap(kind, payload), effective, PRECISION)
+    return plan_entries(snap(kind, payload), effective, PRECISION, DERIVERS)
 
 
 def test_a_paid_payment_posts_fiat_and_usdc_apart() -> None:
@@ -160,13 +161,14 @@ def test_refunds_not_done_post_nothing(status: str, ebioro_fixture: Load) -> Non
 def test_a_status_change_with_the_same_money_posts_nothing_new() -> None:
     (sale,) = plan("payment", payment_payload())
     later = payment_payload(status="refunded", refunded=True, updatedAt="2024-05-01T00:00:00Z")
-    assert plan_entries(snap("payment", later, 2), sale, PRECISION) == []
+    assert plan_entries(snap("payment", later, 2), sale, PRECISION, DERIVERS) == []
 
 
 def test_a_refund_that_fails_after_completing_is_reversed(ebioro_fixture: Load) -> None:
     doc = ebioro_fixture("refund.json")
     (done,) = plan("refund", doc)
-    (reversal,) = plan_entries(snap("refund", {**doc, "status": "failed"}, 2), done, PRECISION)
+    failed = snap("refund", {**doc, "status": "failed"}, 2)
+    (reversal,) = plan_entries(failed, done, PRECISION, DERIVERS)
     assert reversal.reverses_key == done.key
     assert reversal.postings == tuple(
         Posting(p.account, p.currency, -p.amount) for p in done.postings

@@ -1,4 +1,4 @@
-"""Reconciliation rules: what must alert, the near misses that must not, and bad data."""
+"""Aurpay reconciliation rules: what must alert, the near misses that must not, and bad data."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ import pytest
 from ledger.model import Snapshot
 from ledger.money import fmt
 from ledger.precision import PrecisionTable
-from ledger.reconcile.rules import RULES, Finding, register_rule
-from ledger.reconcile.rules.aurpay import evaluate_order, evaluate_refund, evaluate_transaction
+from ledger.reconcile.rules import Finding
 from tests.strategies import (
     BTC,
     COINS,
@@ -25,6 +24,8 @@ from tests.strategies import (
     refund_payload,
     transaction_payload,
 )
+from worker.gateways.aurpay.plan import make_plan
+from worker.gateways.aurpay.rules import evaluate_order, evaluate_refund, evaluate_transaction
 
 PRECISION = PrecisionTable()
 D = Decimal
@@ -276,14 +277,17 @@ def test_fingerprint_is_the_evidence_not_the_prose() -> None:
     assert other_tx.fingerprint() != first.fingerprint()  # another snapshot content
 
 
-def test_a_second_rule_under_a_taken_id_is_refused() -> None:
-    register_rule("refund", "aurpay")(RULES["refund"].check)  # the same one again is harmless
-    with pytest.raises(ValueError, match="already registered"):
-        register_rule("refund", "aurpay")(lambda refund, precision: [])
+def test_findings_carry_the_source_of_the_snapshot_they_judge() -> None:
+    (default,) = evaluate_transaction(tx(obtained="1"), PRECISION)
+    eu = make_snapshot("transaction", transaction_payload(obtained="1"), source="aurpay-eu")
+    (finding,) = evaluate_transaction(eu, PRECISION)
+    assert (finding.source, finding.rule) == ("aurpay-eu", default.rule)  # same rule id
+    assert finding.fingerprint() != default.fingerprint()  # another account's evidence
 
 
-def test_rules_are_listed_with_their_equations() -> None:
-    aurpay = {rule_id: rule for rule_id, rule in RULES.items() if rule.source == "aurpay"}
-    assert set(aurpay) == {"refund", "transaction", "order", "refund-vs-order", "refund-missing"}
-    assert "amount − network_fee = obtained" in RULES["refund"].doc
-    assert all("§" in rule.doc for rule in aurpay.values())
+def test_the_plan_lists_its_rules_with_their_equations() -> None:
+    rules = make_plan("aurpay").rules
+    assert set(rules) == {"refund", "transaction", "order", "refund-vs-order", "refund-missing"}
+    assert "amount − network_fee = obtained" in rules["refund"].doc
+    assert all("docs/gateways/aurpay.md (A-" in rule.doc for rule in rules.values())
+    assert all(rule.id == rule_id for rule_id, rule in rules.items())

@@ -1,49 +1,55 @@
-"""Ebioro's reconcile plan (the table in ``ledger.reconcile.rules.ebioro``): a payment re-runs with
-its
-refunds, a refund with its payment and that payment's other refunds (link ``payment-refund``,
-from the payment id each refund embeds); payments marked refunded with no live refund wait for
-the ``payment-refund-missing`` sweep.
+"""Ebioro's reconcile plan (the table in ``worker.gateways.ebioro.rules``): a payment re-runs
+with its refunds, a refund with its payment and that payment's other refunds (link
+``payment-refund``, from the payment id each refund embeds); payments marked refunded with no
+live refund wait for the ``refunded-without-refund`` sweep.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from ledger.journal.postings.ebioro import marked_refunded, refund_payment_id, status_of
 from ledger.model import Snapshot
-from ledger.reconcile.plans import Evaluation, Loaded, Terms, Work, register_plan
-from ledger.reconcile.rules.ebioro import (
+from ledger.reconcile.plans import Evaluation, Loaded, SourcePlan, Terms, Work
+from ledger.reconcile.rules import Rule
+from worker.gateways.ebioro.postings import marked_refunded, refund_payment_id, status_of
+from worker.gateways.ebioro.rules import (
     PAYMENT_RULES,
     REFUND_RULES,
+    RULES,
     evaluate_payment,
     evaluate_refund,
 )
 
-SOURCE = "ebioro"
 PAYMENT, REFUND = "payment", "refund"
 PAYMENTS, REFUNDS = "payments", "refunds"
 PAYMENT_REFUND = "payment-refund"
 
 
 class EbioroPlan:
-    source = SOURCE
-    kinds = (PAYMENT, REFUND)
+    """The plan of one Ebioro source (account), named ``source``."""
+
+    kinds: tuple[str, ...] = (PAYMENT, REFUND)
+    rules: Mapping[str, Rule] = RULES
+
+    def __init__(self, source: str) -> None:
+        self.source = source
 
     def for_changes(self, changed: Sequence[tuple[str, str]], data: Loaded) -> Work:
         # A refund's payment is known only from its payload: ``evaluate`` follows it.
         payments = frozenset(i for kind, i in changed if kind == PAYMENT)
         refunds = frozenset(i for kind, i in changed if kind == REFUND)
-        return Work(SOURCE, {PAYMENTS: payments, REFUNDS: refunds})
+        return Work(self.source, {PAYMENTS: payments, REFUNDS: refunds})
 
     def for_kind(self, kind: str, ids: frozenset[str]) -> Work:
-        return Work(SOURCE, {PAYMENTS if kind == PAYMENT else REFUNDS: ids})
+        return Work(self.source, {PAYMENTS if kind == PAYMENT else REFUNDS: ids})
 
     def for_sweep(self, ids: frozenset[str]) -> Work:
-        return Work(SOURCE, {PAYMENTS: ids})
+        return Work(self.source, {PAYMENTS: ids})
 
     def evaluate(self, work: Work, data: Loaded, terms: Terms) -> Evaluation:
         """Payments in ``work`` and those of its refunds are judged with all their refunds;
         refunds in ``work`` and those of its payments are judged with their payment."""
+        source = work.source
         changed_refunds = data.get(REFUND, work[REFUNDS])
         payment_ids = set(work[PAYMENTS]) | {
             pid for r in changed_refunds.values() if (pid := refund_payment_id(r.payload))
@@ -63,11 +69,11 @@ class EbioroPlan:
             out.findings += evaluate_payment(
                 payments[pid], mine, terms.precision, terms.now, terms.grace
             )
-            out.judged(SOURCE, PAYMENT_RULES, pid)
+            out.judged(source, PAYMENT_RULES, pid)
             waiting = marked_refunded(payments[pid].payload) and all(
                 status_of(r.payload) == "failed" for r in mine
             )
-            (out.waiting if waiting else out.settled).add((SOURCE, pid))
+            (out.waiting if waiting else out.settled).add((source, pid))
         judged_refunds = set(changed_refunds) | {
             r.external_id for pid in work[PAYMENTS] for r in refunds_of.get(pid, [])
         }
@@ -77,10 +83,12 @@ class EbioroPlan:
             out.findings += evaluate_refund(
                 refund, payments.get(pid) if pid else None, terms.precision
             )
-            out.judged(SOURCE, REFUND_RULES, rid)
+            out.judged(source, REFUND_RULES, rid)
             if pid:
-                out.links.add((SOURCE, PAYMENT_REFUND, pid, rid))
+                out.links.add((source, PAYMENT_REFUND, pid, rid))
         return out
 
 
-register_plan(EbioroPlan())
+def make_plan(source: str) -> SourcePlan:
+    """The plan for the Ebioro source named ``source``."""
+    return EbioroPlan(source)

@@ -18,7 +18,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from ledger.journal.postings.aurpay import PAID_STATUSES, SOURCE, status_of
 from ledger.model import Snapshot
 from ledger.money import exact_arithmetic, fmt
 from ledger.precision import PrecisionTable
@@ -28,13 +27,28 @@ from ledger.reconcile.rules import (
     code_or_none,
     fee_or_none,
     mismatch,
-    register_rule,
     report,
+    rulebook,
 )
 from ledger.timeparse import as_utc, first_timestamp
+from worker.gateways.aurpay.postings import PAID_STATUSES, status_of
 
-# Transaction statuses are not documented (§5.7); these are the order statuses that mean the
-# money arrived (§3). Any other status is treated as not yet settled and left unchecked.
+# Rule ids: the alert key is (source, rule, subject, check), so they need no gateway prefix.
+ORDER = "order"
+TRANSACTION = "transaction"
+REFUND = "refund"
+RVO = "refund-vs-order"
+REFUND_MISSING = "refund-missing"
+# What each entry point judges, for the plan's scopes (an alert in a judged scope that is no
+# longer found resolves).
+ORDER_RULES = (ORDER, REFUND_MISSING)
+TRANSACTION_RULES = (TRANSACTION,)
+REFUND_RULES = (REFUND, RVO)
+
+# Transaction statuses are not documented (docs/gateways/aurpay.md (A-STAT-7)); these are the order
+# statuses that mean the
+# money arrived (docs/gateways/aurpay.md (A-STAT-5)). Any other status is treated as not yet
+# settled and left unchecked.
 SETTLED_TX_STATUSES = PAID_STATUSES
 
 
@@ -89,33 +103,33 @@ def _equation(
     )
 
 
-@register_rule("refund", SOURCE)
 def refund_rule(refund: Snapshot, precision: PrecisionTable) -> list[Finding]:
-    """Refund info: amount − network_fee = obtained. Aurpay §5.5 documents all three fields in
+    """Refund info: amount − network_fee = obtained. Aurpay (docs/gateways/aurpay.md (A-REF-2))
+    documents all three fields in
     one unit; its own example holds exactly (7.6883 − 0.353 = 7.3353)."""
-    return _equation("refund", refund, "amount", "network_fee", precision)
+    return _equation(REFUND, refund, "amount", "network_fee", precision)
 
 
-@register_rule("transaction", SOURCE)
 def transaction_rule(tx: Snapshot, precision: PrecisionTable) -> list[Finding]:
     """Settled transaction (status SUCCESS, RESOLVED or REFUNDED) carrying obtained:
-    amount − fee = obtained. Aurpay §5.7 lists amount, obtained and fee on each transaction;
+    amount − fee = obtained. Aurpay (docs/gateways/aurpay.md (A-TX-1)) lists amount, obtained and
+    fee on each transaction;
     transaction statuses are undocumented, so only the paid order statuses count as settled."""
     if status_of(tx.payload) not in SETTLED_TX_STATUSES:
         return []
-    return _equation("transaction", tx, "amount", "fee", precision)
+    return _equation(TRANSACTION, tx, "amount", "fee", precision)
 
 
-@register_rule("order", SOURCE)
 def order_rule(order: Snapshot, tx: Snapshot | None, precision: PrecisionTable) -> list[Finding]:
     """Paid order (SUCCESS, RESOLVED, REFUNDED) carrying obtained: amount − fee = obtained; and
     it agrees with its transaction (same tx_id) on currency, amount, and fee and obtained where
-    both carry them. Aurpay §3: the order object carries tx_id, amount, fee, obtained; §5.7: so
+    both carry them. Aurpay (docs/gateways/aurpay.md (A-ORD-1)): the order object carries tx_id,
+    amount, fee, obtained; docs/gateways/aurpay.md (A-TX-1): so
     does the transaction. A RESOLVED underpayment is expected to break the equation: it alerts
     on purpose, since no documented field states the shortfall the merchant accepted."""
     if status_of(order.payload) not in PAID_STATUSES:
         return []
-    found = _equation("order", order, "amount", "fee", precision)
+    found = _equation(ORDER, order, "amount", "fee", precision)
     if tx is not None and _linked(order, tx):
         found += _agreement(order, tx, precision)
     return found
@@ -135,24 +149,21 @@ def _agreement(order: Snapshot, tx: Snapshot, precision: PrecisionTable) -> list
     evidence = (order, tx)
     if currency != tx_currency:
         detail = f"order currency {currency} ≠ transaction currency {tx_currency}"
-        return mismatch("order", order, currency, precision, evidence, detail, "currency")
+        return mismatch(ORDER, order, currency, precision, evidence, detail, "currency")
     found: list[Finding] = []
     for field in ("amount", "fee", "obtained"):
         ours, theirs = amount_or_none(order.payload, field), amount_or_none(tx.payload, field)
         if ours is None or theirs is None:
             continue
         detail = f"order {field} {fmt(ours)} ≠ transaction {field} {fmt(theirs)} {currency}"
-        found += report("order", order, currency, ours, theirs, precision, evidence, detail, field)
+        found += report(ORDER, order, currency, ours, theirs, precision, evidence, detail, field)
     return found
 
 
-RVO = "refund-vs-order"
-
-
-@register_rule(RVO, SOURCE)
 def refund_vs_order(refund: Snapshot, order: Snapshot, precision: PrecisionTable) -> list[Finding]:
     """The refund's chain and currency are the order's, and the refunded amount ≤ what the
-    order brought in (obtained, else amount − fee). Aurpay §5.5: refund-info carries the
+    order brought in (obtained, else amount − fee). Aurpay (docs/gateways/aurpay.md (A-REF-1,
+    A-REF-5)): refund-info carries the
     refund's own chain and currency; partial refunds are undocumented, so only ≤ is checked."""
     evidence = (refund, order)
     currency = code_or_none(refund.payload, "currency")
@@ -183,7 +194,6 @@ def _brought_in(order: Snapshot) -> Decimal | None:
     return None if amount is None or fee is None else amount - fee
 
 
-@register_rule("refund-missing", SOURCE)
 def refund_missing(
     order: Snapshot,
     refund: Snapshot | None,
@@ -192,7 +202,8 @@ def refund_missing(
     grace: timedelta,
 ) -> list[Finding]:
     """An order REFUNDED for longer than the grace period has refund info. Aurpay's endpoint
-    list: refund-info is fetched for refunded orders (§5.5, per order_id). Refunded since =
+    list: refund-info is fetched for refunded orders (docs/gateways/aurpay.md (A-REF-4), per
+    order_id). Refunded since =
     the later of the order's update_time (naive → UTC) and when tally first saw this version:
     a refund tally could not yet have fetched (an old order seen for the first time in a
     backfill) is not missing. expected = what the order brought in (0 if unknown), actual =
@@ -208,7 +219,7 @@ def refund_missing(
     expected = _brought_in(order) or Decimal(0)
     detail = f"order REFUNDED since {since.isoformat()} has no refund info after {grace}"
     return report(
-        "refund-missing",
+        REFUND_MISSING,
         order,
         currency,
         expected,
@@ -218,3 +229,12 @@ def refund_missing(
         detail,
         tolerate=False,
     )
+
+
+RULES = rulebook(
+    (ORDER, order_rule),
+    (TRANSACTION, transaction_rule),
+    (REFUND, refund_rule),
+    (RVO, refund_vs_order),
+    (REFUND_MISSING, refund_missing),
+)

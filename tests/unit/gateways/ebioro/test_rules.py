@@ -11,8 +11,11 @@ import pytest
 
 from ledger.model import Snapshot
 from ledger.precision import PrecisionTable
-from ledger.reconcile.rules import RULES, Finding
-from ledger.reconcile.rules.ebioro import (
+from ledger.reconcile.rules import Finding
+from tests.ebioro_data import ASSET, PAYMENT_ID, payment_payload, refund_payload, snapshot
+from tests.strategies import OBSERVED_AT
+from worker.gateways.ebioro.plan import make_plan
+from worker.gateways.ebioro.rules import (
     PAYMENT,
     PAYMENT_RULES,
     REFUND_RULES,
@@ -21,8 +24,6 @@ from ledger.reconcile.rules.ebioro import (
     marked_refunded,
     refund_payment_id,
 )
-from tests.ebioro_data import ASSET, PAYMENT_ID, payment_payload, refund_payload, snapshot
-from tests.strategies import OBSERVED_AT
 
 PRECISION = PrecisionTable()
 D = Decimal
@@ -30,7 +31,7 @@ NOW = OBSERVED_AT
 GRACE = timedelta(days=3)
 Load = Callable[[str], Any]
 AMOUNTS = PAYMENT
-EXCEEDS = "ebioro-refund-exceeds-paid"
+EXCEEDS = "refund-exceeds-paid"
 
 
 def payment(**fields: Any) -> Snapshot:
@@ -146,7 +147,7 @@ def test_a_refund_above_amount_paid() -> None:
     rf = refund(value=1500)
     [found] = evaluate_refund(rf, pay, PRECISION)
     assert (found.rule, found.check, found.subject_id) == (
-        "ebioro-refund-exceeds-paid",
+        "refund-exceeds-paid",
         "amount",
         "rf_1",
     )
@@ -157,9 +158,7 @@ def test_a_refund_above_amount_paid() -> None:
 def test_the_stored_payment_wins_over_the_embedded_copy() -> None:
     rf = refund(value=1500, payment=payment_payload(amount_paid=2000))
     assert evaluate_refund(rf, None, PRECISION) == []  # the embedded copy says 20 USDC paid
-    assert checks(evaluate_refund(rf, payment(), PRECISION)) == [
-        ("ebioro-refund-exceeds-paid", "amount")
-    ]
+    assert checks(evaluate_refund(rf, payment(), PRECISION)) == [("refund-exceeds-paid", "amount")]
 
 
 def test_refunding_exactly_what_was_paid_is_fine_and_too_much_never_is() -> None:
@@ -177,7 +176,7 @@ def test_completed_refunds_adding_up_to_more_than_was_paid() -> None:
 
     [found] = on_payment(pay, one, two, pending, other)
     assert (found.rule, found.check, found.subject_id) == (
-        "ebioro-refunds-exceed-paid",
+        "refunds-exceed-paid",
         "total",
         PAYMENT_ID,
     )
@@ -190,7 +189,7 @@ def test_completed_refunds_adding_up_to_more_than_was_paid() -> None:
 def test_a_refunded_refund_without_settlement_id() -> None:
     for missing in ({"settlement_Id": None}, {"settlement_Id": " "}):
         [found] = evaluate_refund(refund(**missing), payment(), PRECISION)
-        assert (found.rule, found.check) == ("ebioro-refund-settlement-id", "settlement_Id")
+        assert (found.rule, found.check) == ("refund-settlement-id", "settlement_Id")
         assert (found.expected, found.actual, found.currency) == (0, 0, "USDC")
     assert evaluate_refund(refund(status="processing", settlement_Id=None), None, PRECISION) == []
 
@@ -200,14 +199,12 @@ def test_a_refund_in_another_asset_than_its_payment() -> None:
     rf = refund(value=5000, amount={"asset_id": testnet, "value": 5000})
     found = evaluate_refund(rf, payment(), PRECISION)
     # amounts in different assets are not compared: one finding, not two
-    assert checks(found) == [("ebioro-refund-asset", "asset_id")]
+    assert checks(found) == [("refund-asset", "asset_id")]
     assert testnet in found[0].detail and ASSET in found[0].detail
 
     eurc = refund(amount={"asset_id": "EURC:GDHU", "value": 5})
     no_asset = payment(asset_id=None)
-    assert checks(evaluate_refund(eurc, no_asset, PRECISION)) == [
-        ("ebioro-refund-asset", "asset_id")
-    ]
+    assert checks(evaluate_refund(eurc, no_asset, PRECISION)) == [("refund-asset", "asset_id")]
     silent = payment(asset_id=None, settlement_currency=None)
     assert evaluate_refund(eurc, silent, PRECISION) == []
 
@@ -223,7 +220,7 @@ def test_a_refunded_payment_without_refund_after_the_grace_period(marks: dict[st
     since = datetime(2025, 2, 6, 11, tzinfo=UTC)
     assert on_payment(pay, now=since + GRACE) == []
     [found] = on_payment(pay, now=since + GRACE + timedelta(seconds=1))
-    assert (found.rule, found.subject_id) == ("ebioro-refunded-without-refund", PAYMENT_ID)
+    assert (found.rule, found.subject_id) == ("refunded-without-refund", PAYMENT_ID)
     assert (found.expected, found.actual, found.currency) == (D(10), D(0), "USDC")
 
 
@@ -231,7 +228,7 @@ def test_only_a_refund_that_did_not_fail_counts() -> None:
     pay = payment(status="refunded")
     later = NOW + timedelta(days=30)
     failed = refund(status="failed")
-    assert checks(on_payment(pay, failed, now=later)) == [("ebioro-refunded-without-refund", "")]
+    assert checks(on_payment(pay, failed, now=later)) == [("refunded-without-refund", "")]
     assert on_payment(pay, refund(status="open"), now=later) == []
     assert on_payment(pay, refund(payment=payment_payload(id="pt_x")), now=later) != []
 
@@ -242,14 +239,15 @@ def test_without_updated_at_the_grace_runs_from_observation() -> None:
     assert on_payment(pay, now=OBSERVED_AT + GRACE + timedelta(seconds=1)) != []
 
 
-# --- the registry and helpers
+# --- the plan's rulebook and helpers
 
 
-def test_rules_are_registered_with_their_doc_fact() -> None:
-    for rule_id in (*PAYMENT_RULES, *REFUND_RULES):
-        rule = RULES[rule_id]
-        assert rule.source == "ebioro"
-        assert "§" in rule.doc or "D-rf" in rule.doc  # each rule names the doc fact it rests on
+def test_the_plan_lists_its_rules_with_their_doc_fact() -> None:
+    rules = make_plan("ebioro").rules
+    assert set(rules) == {*PAYMENT_RULES, *REFUND_RULES}
+    for rule in rules.values():
+        assert "docs/gateways/ebioro.md (E-" in rule.doc or "D-rf" in rule.doc  # its doc fact
+        assert not rule.id.startswith("ebioro")  # alerts are scoped by source already
 
 
 def test_helpers_for_the_reconcile_indexes() -> None:
