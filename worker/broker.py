@@ -202,6 +202,11 @@ def _pending(broker: dramatiq.Broker, queue: str) -> int:
     raise TypeError(f"cannot inspect queues of {type(broker).__name__}")
 
 
+def in_flight(broker: dramatiq.Broker, queue: str) -> int:
+    """Messages queued, delayed or being processed on ``queue``: 0 means none can still run."""
+    return _pending(broker, q_name(queue))
+
+
 def wait_idle(
     broker: dramatiq.Broker,
     queues: Iterable[str] | None = None,

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from ledger import jsonx
+from ledger.model import Snapshot
 from ledger.storage.quarantine import iter_quarantined
 from ledger.storage.store import LedgerStore
 from sandbox.aurpay import World
@@ -55,6 +56,13 @@ def ledger_objects(store: LedgerStore, source: str = SOURCE) -> dict[ObjectKey, 
         for kind, _ in TRUTH_SECTIONS.values()
         for s in store.iter_latest(source, kind)
     }
+
+
+def stored(store: LedgerStore, kind: str, external_id: str, source: str = SOURCE) -> Snapshot:
+    """The latest snapshot of one object, which the test expects the ledger to hold."""
+    snapshot = store.latest(source, kind, external_id)
+    assert snapshot is not None, f"{source} {kind} {external_id} is not in the ledger"
+    return snapshot
 
 
 def truth_problems(

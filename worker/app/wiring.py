@@ -9,13 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from worker.broker import in_flight
 from worker.gateways.contract import FollowUp
 from worker.inbound.replay import replay_cache_for
 from worker.inbound.server import CallbackServer
 from worker.runtime import Runtime
 from worker.schedule.lease import lease_for
-from worker.schedule.scheduler import DbTickStore, Scheduler
+from worker.schedule.scheduler import DbTickStore, Scheduler, TickStore, claimed_this_tick
 from worker.sync.actors import Actors
+from worker.sync.recovery import Recovery
 
 SCHEDULER_LEASE = "scheduler"
 
@@ -31,10 +33,7 @@ def scheduler_jobs(
     def scan(mode: str) -> Callable[[str], None]:
         def enqueue(tick_key: str) -> None:
             for name, source in rt.sources.items():
-                run_id = f"{name}:{tick_key}"
-                rt.state.start_run(run_id, name, mode, rt.now())
-                for feed in source.feeds:
-                    actors.sync_feed.send(name, feed, mode, run_id)
+                actors.start_scan(rt.state, source, mode, f"{name}:{tick_key}", rt.now())
 
         return enqueue
 
@@ -47,13 +46,31 @@ def scheduler_jobs(
     return jobs
 
 
+def build_recovery(rt: Runtime, actors: Actors, ticks: TickStore) -> Recovery:
+    """Recovery over the actors' broker; a full scan it starts waits for this period's tick."""
+    broker = actors.sync_feed.broker
+    interval = rt.settings.sync_full_scan_interval_seconds
+    return Recovery(
+        rt,
+        actors,
+        in_flight=lambda queue: in_flight(broker, queue),
+        full_tick_fired=lambda now: claimed_this_tick(ticks, "sync_full", interval, now),
+    )
+
+
 def build_scheduler(
     rt: Runtime, actors: Actors, extra: dict[str, tuple[int, Callable[[str], Any]]] | None = None
 ) -> Scheduler:
+    """The scheduler, with recovery on taking the lease and then at every incremental tick."""
+    ticks = DbTickStore(rt.store.engine)
+    recovery = build_recovery(rt, actors, ticks)
+    recovery.started(rt.now())  # the backlog is unknown until the first pass
     return Scheduler(
         scheduler_jobs(rt, actors, extra),
         lease_for(rt.settings, rt.redis_client, rt.store.engine, SCHEDULER_LEASE),
-        DbTickStore(rt.store.engine),
+        ticks,
+        recover=recovery.run,
+        recover_seconds=rt.settings.sync_incremental_interval_seconds,
     )
 
 

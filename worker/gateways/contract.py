@@ -109,7 +109,9 @@ class Source(Protocol):
         """Objects to fetch after ``records`` were appended.
 
         ``new_keys`` holds (kind, external_id) of the records that made a new version; on a
-        ``rescan`` (full scan) objects seen again may also be re-fetched until they look final.
+        ``rescan`` (full scan) the follow-ups of objects seen again are fetched again as well
+        (a gateway setting may narrow this), unless the full scan lists them anyway: changes no
+        list shows must still converge within one full scan.
         """
         ...
 

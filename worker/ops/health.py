@@ -119,6 +119,21 @@ def check_sync(
     return Check("sync", True, ", ".join(fine) or "no source configured")
 
 
+def check_recovery(statuses: Iterable[SourceStatus], sources: Sequence[str]) -> Check | None:
+    """Recovery checked every source since the scheduler started; None when no scheduler ever
+    ran it (``tally sync --once`` alone). Before that check the backlog is unknown."""
+    notes = {s.source: s.recovery for s in statuses if s.recovery is not None}
+    if not notes:
+        return None
+    unchecked = [n for n in sources if n not in notes or not notes[n].checked_since_start]
+    if unchecked:
+        names = ", ".join(unchecked)
+        why = f"recovery has not checked {names} since the scheduler started (backlog unknown)"
+        return Check("recovery", False, why)
+    pending = sum(notes[n].pending_follow_ups for n in sources)
+    return Check("recovery", True, f"recovery found {pending} follow-ups pending")
+
+
 def readiness(
     engine: Engine,
     ping: Ping | None,
@@ -126,11 +141,19 @@ def readiness(
     now: datetime,
     max_age_seconds: int,
     started_at: datetime | None = None,
+    *,
+    recovery: bool = False,
 ) -> Readiness:
+    """``recovery``: also require recovery's check since the scheduler started (the deployment
+    view of ``tally status`` and ``tally health``; a process's /readyz leaves it out)."""
     database = check_database(engine)
     checks = [database, check_broker(ping)]
     if database.ok:  # the sync facts live in the database
-        checks.append(check_sync(source_status(engine), sources, now, max_age_seconds, started_at))
+        statuses = source_status(engine)
+        checks.append(check_sync(statuses, sources, now, max_age_seconds, started_at))
+        recovered = check_recovery(statuses, sources) if recovery else None
+        if recovered is not None:
+            checks.append(recovered)
     return Readiness(tuple(checks))
 
 
@@ -152,6 +175,7 @@ def deployment_readiness(settings: Settings, engine: Engine) -> Readiness:
             configured_sources(settings),
             utc_now(),
             settings.tally_ready_max_sync_age_seconds,
+            recovery=True,
         )
     finally:
         if client is not None:

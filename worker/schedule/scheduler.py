@@ -6,6 +6,10 @@ before its message is enqueued; the unique key makes firing a tick twice impossi
 copies briefly both believe they hold the lease. After downtime only the latest missed tick of
 each job runs: a daily scan missed three times runs once, as one run covers what the others would.
 Runs are stored by their tick's start time, so changing an interval never re-fires or stalls a job.
+A claim never marked enqueued (the process died in between) is released after
+``CLAIM_TIMEOUT``, so the loop fires that tick again if it is still the latest. The lease holder
+also runs a recovery callable: on taking the lease, then every ``recover_seconds``, before the
+jobs fire.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import signal
 import threading
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, Protocol
 
 import sqlalchemy as sa
@@ -27,6 +31,8 @@ from worker.logging import get_logger
 from worker.schedule.lease import Lease, new_holder_id, utc_now
 
 log = get_logger(__name__)
+
+CLAIM_TIMEOUT = timedelta(seconds=60)  # claiming and enqueueing take milliseconds
 
 
 class Job(NamedTuple):
@@ -57,6 +63,12 @@ def due_ticks(interval: int, last_tick: int | None, now: datetime) -> list[int]:
     return [current]
 
 
+def claimed_this_tick(ticks: TickStore, job: str, interval: int, now: datetime) -> bool:
+    """Whether ``job``'s tick containing ``now`` was claimed (fired, or firing now)."""
+    last = ticks.last_start(job)
+    return last is not None and last >= tick_start(interval, tick_of(interval, now))
+
+
 class TickStore(Protocol):
     """Runs are identified by (job, start of their tick) so an interval change keeps history."""
 
@@ -70,6 +82,11 @@ class TickStore(Protocol):
 
     def unclaim(self, job: str, start: datetime) -> None:
         """Forget a claim whose message could not be enqueued, so the next loop retries it."""
+        ...
+
+    def release_stale(self, job: str, since: datetime, claimed_before: datetime) -> list[datetime]:
+        """Forget claims of ticks starting at or after ``since``, made before ``claimed_before``
+        and never marked enqueued (their process died in between); the start of each."""
         ...
 
 
@@ -109,6 +126,18 @@ class DbTickStore:
     def unclaim(self, job: str, start: datetime) -> None:
         self._run(job, start, SYNC_TICK.delete().where(SYNC_TICK.c.status == "claimed"))
 
+    def release_stale(self, job: str, since: datetime, claimed_before: datetime) -> list[datetime]:
+        tick = SYNC_TICK.c
+        stale = SYNC_TICK.delete().where(
+            tick.job == job,
+            tick.tick >= _epoch(since),  # a primary-key range: the job's latest ticks only
+            tick.status == "claimed",
+            tick.created_at < claimed_before,
+        )
+        with self._engine.begin() as conn:
+            starts = conn.execute(stale.returning(tick.tick)).scalars().all()
+        return [datetime.fromtimestamp(int(start), UTC) for start in starts]
+
     def _run(self, job: str, start: datetime, statement: Any) -> None:
         with self._engine.begin() as conn:
             conn.execute(statement.where(SYNC_TICK.c.job == job, SYNC_TICK.c.tick == _epoch(start)))
@@ -126,6 +155,8 @@ class Scheduler:
         holder: str | None = None,
         lease_ttl: float = 30.0,
         clock: Callable[[], datetime] = utc_now,
+        recover: Callable[[datetime], Any] | None = None,
+        recover_seconds: float = 60.0,
     ) -> None:
         self.jobs = {name: Job(*job) for name, job in jobs.items()}
         self.lease = lease
@@ -134,6 +165,9 @@ class Scheduler:
         self.lease_ttl = lease_ttl
         self.clock = clock
         self.holding = False
+        self.recover = recover
+        self.recover_seconds = recover_seconds
+        self._recovered_at: datetime | None = None  # None: on taking the lease
 
     def _hold_lease(self) -> bool:
         if self.holding:
@@ -150,7 +184,10 @@ class Scheduler:
         """One loop: renew or take the lease, then enqueue every due tick; returns their keys."""
         now = now or self.clock()
         if not self._hold_lease():
+            self._recovered_at = None
             return []
+        self._release_stale_claims(now)
+        self._run_recovery(now)
         fired = []
         for name, job in self.jobs.items():
             interval = job.interval_seconds
@@ -171,6 +208,26 @@ class Scheduler:
                 log.info("scheduler_tick_enqueued", job=name, tick_key=key)
                 fired.append(key)
         return fired
+
+    def _release_stale_claims(self, now: datetime) -> None:
+        """Of each job's current and previous tick: only the latest tick ever fires again."""
+        for name, job in self.jobs.items():
+            previous = tick_start(job.interval_seconds, tick_of(job.interval_seconds, now) - 1)
+            for start in self.ticks.release_stale(name, previous, now - CLAIM_TIMEOUT):
+                log.warning("scheduler_stale_claim_released", tick_key=tick_key(name, start))
+
+    def _run_recovery(self, now: datetime) -> None:
+        """Before the jobs: a run left open is judged while only the dead held it."""
+        if self.recover is None:
+            return
+        last = self._recovered_at
+        if last is not None and (now - last).total_seconds() < self.recover_seconds:
+            return
+        self._recovered_at = now
+        try:
+            self.recover(now)
+        except Exception:  # the jobs still fire; the next pass tries again
+            log.exception("scheduler_recovery_failed")
 
     def release(self) -> None:
         self.lease.release(self.holder)

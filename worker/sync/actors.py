@@ -11,16 +11,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import dramatiq
 from dramatiq.actor import ActorDecorator
 
 from worker.errors import PermanentError, TransientError
-from worker.gateways.contract import FollowUp
+from worker.gateways.contract import FollowUp, Source
 from worker.logging import get_logger
 from worker.runtime import Runtime, current
 from worker.sync import engine as sync
+from worker.sync.state import RunState
 
 log = get_logger(__name__)
 
@@ -43,6 +45,14 @@ class Actors:
     sync_feed: dramatiq.Actor[Any, Any]
     sync_page: dramatiq.Actor[Any, Any]
     fetch_object: dramatiq.Actor[Any, Any]
+
+    def start_scan(
+        self, state: RunState, source: Source, mode: str, run_id: str, now: datetime
+    ) -> None:
+        """Record a run of ``source`` and send one ``sync_feed`` message per feed."""
+        state.start_run(run_id, source.name, mode, now)
+        for feed in source.feeds:
+            self.sync_feed.send(source.name, feed, mode, run_id)
 
 
 @contextmanager

@@ -59,9 +59,7 @@ def sync_once(
 ) -> SyncReport:
     run_ids = {source: new_run_id(source, mode) for source in sources}
     for source, run_id in run_ids.items():
-        rt.state.start_run(run_id, source, mode, rt.now())
-        for feed in rt.sources[source].feeds:
-            actors.sync_feed.send(source, feed, mode, run_id)
+        actors.start_scan(rt.state, rt.sources[source], mode, run_id, rt.now())
     deadline = time.monotonic() + timeout
     _wait(worker, deadline, lambda: on_progress and on_progress(progress_line(rt, run_ids)))
     # Refund-infos fetched after a feed finished are reconciled here, once everything landed.

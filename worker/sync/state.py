@@ -8,6 +8,7 @@ processed twice leaves the same state.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,6 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from ledger.storage.engine import read_only
 from ledger.storage.sync_tables import SYNC_CURSOR, SYNC_RUN, SYNC_RUN_FEED, SYNC_RUN_ITEM
+from ledger.storage.types import UTCDateTime
 
 RUN, FEED, ITEM, CURSOR = SYNC_RUN.c, SYNC_RUN_FEED.c, SYNC_RUN_ITEM.c, SYNC_CURSOR.c
 SOURCE_FEED = "_source"  # the cursor row of a source itself: its last call and latest error
@@ -40,6 +42,8 @@ class RunSummary:
     pages_expected: int
     feeds_planned: int
     feeds_finished: int
+    interrupted: bool  # recovery found nothing working on it and did not resume it
+    last_progress: datetime  # its latest item done, else its start
 
     @property
     def finished(self) -> bool:
@@ -88,6 +92,10 @@ SUMMARY = select(
     ),
     _per_run(SYNC_RUN_FEED, func.count()).label("feeds_planned"),
     _per_run(SYNC_RUN_FEED, func.count(FEED.finished_at)).label("feeds_finished"),
+    RUN.interrupted_at.is_not(None).label("interrupted"),
+    func.coalesce(
+        _per_run(SYNC_RUN_ITEM, func.max(ITEM.done_at)), RUN.started_at, type_=UTCDateTime
+    ).label("last_progress"),
 )
 
 
@@ -200,6 +208,18 @@ class RunState:
             self._advance_cursor(conn, source, feed, newest, now, full=(mode == "full"))
         return True
 
+    def interrupt_run(self, run_id: str, now: datetime) -> bool:
+        """Mark an open run interrupted (recovery: nothing works on it any more)."""
+        with self._engine.begin() as conn:
+            return bool(
+                conn.execute(
+                    update(SYNC_RUN)
+                    .where(RUN.run_id == run_id, RUN.finished_at.is_(None))
+                    .where(RUN.interrupted_at.is_(None))
+                    .values(interrupted_at=now)
+                ).rowcount
+            )
+
     def finish_run(self, run_id: str, now: datetime) -> None:
         with self._engine.begin() as conn:
             conn.execute(
@@ -214,12 +234,50 @@ class RunState:
         found = self._summaries(SUMMARY.where(RUN.run_id == run_id))
         return found[0] if found else None
 
-    def latest_runs(self, source: str, limit: int = 1) -> list[RunSummary]:
-        """The ``limit`` latest runs of ``source``, newest first."""
+    def latest_runs(self, source: str, limit: int = 1, mode: str | None = None) -> list[RunSummary]:
+        """The ``limit`` latest runs of ``source`` (in ``mode``), newest first."""
+        stmt = SUMMARY.where(RUN.source == source)
+        if mode is not None:
+            stmt = stmt.where(RUN.mode == mode)
         newest_first = (RUN.started_at.desc(), RUN.run_id.desc())
+        return self._summaries(stmt.order_by(*newest_first).limit(limit))
+
+    def unfinished_runs(self, sources: Sequence[str], since: datetime) -> list[RunSummary]:
+        """Runs of ``sources`` started after ``since``, neither closed nor interrupted, with a
+        planned feed unfinished or none planned yet."""
+        plans = select(FEED.run_id).where(FEED.run_id == RUN.run_id)
         return self._summaries(
-            SUMMARY.where(RUN.source == source).order_by(*newest_first).limit(limit)
+            SUMMARY.where(RUN.source.in_(list(sources)), RUN.started_at >= since)
+            .where(RUN.finished_at.is_(None), RUN.interrupted_at.is_(None))
+            .where(~plans.exists() | plans.where(FEED.finished_at.is_(None)).exists())
         )
+
+    def feed_gaps(self, run_id: str) -> dict[str, tuple[int, ...] | None]:
+        """Each planned feed of the run → its pages not done yet, or None once it finished."""
+        with self._reader.connect() as conn:
+            plans = conn.execute(
+                select(FEED.feed, FEED.pages_expected, FEED.finished_at).where(
+                    FEED.run_id == run_id
+                )
+            ).all()
+            done = set(conn.execute(select(ITEM.item).where(ITEM.run_id == run_id)).scalars())
+        return {
+            feed: None
+            if finished is not None
+            else tuple(n for n in range(1, expected + 1) if f"{feed}#{n}" not in done)
+            for feed, expected, finished in plans
+        }
+
+    def interrupted_counts(self, sources: Sequence[str], since: datetime) -> dict[str, int]:
+        """source → how many of its runs started after ``since`` were interrupted."""
+        stmt = (
+            select(RUN.source, func.count())
+            .where(RUN.source.in_(list(sources)), RUN.started_at >= since)
+            .where(RUN.interrupted_at.is_not(None))
+            .group_by(RUN.source)
+        )
+        with self._reader.connect() as conn:
+            return {source: int(n) for source, n in conn.execute(stmt)}
 
     def first_runs(self) -> dict[str, datetime]:
         """source → when its first run started, for every source that has run."""
@@ -230,7 +288,8 @@ class RunState:
     def _summaries(self, stmt: Select[Any]) -> list[RunSummary]:
         with self._reader.connect() as conn:
             rows = conn.execute(stmt).mappings().all()
-        return [RunSummary(**{**row, "closed": bool(row["closed"])}) for row in rows]
+        flags = ("closed", "interrupted")
+        return [RunSummary(**{**row, **{f: bool(row[f]) for f in flags}}) for row in rows]
 
     # --- cursors
 

@@ -1,19 +1,22 @@
 """What the sync and the alerts look like now, read from the database: each source's feeds,
-last success and latest run, and the live alerts by rule. For ``tally status``, readiness and
-the ledger-state gauges; reads only (through ``RunState`` and ``AlertStore``), a few rows per
-source."""
+last success, latest run and recovery backlog, and the live alerts by rule. For ``tally status``,
+readiness and the ledger-state gauges; reads only (through ``RunState``, ``RecoveryNotes`` and
+``AlertStore``), a few rows per source."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.engine import Engine
 
 from ledger.alerts.store import AlertStore
 from ledger.storage.store import LedgerStore
 from worker.metrics import FeedState, LedgerState
+from worker.sync.recovery_notes import RecoveryNote, RecoveryNotes
 from worker.sync.state import SOURCE_FEED, Cursor, RunState, RunSummary
+
+INTERRUPTED_WINDOW = timedelta(days=1)  # how far back status counts interrupted runs
 
 
 def utc_now() -> datetime:
@@ -48,6 +51,8 @@ class SourceStatus:
     last_error: str | None
     first_run_at: datetime | None
     latest_run: RunSummary | None
+    recovery: RecoveryNote | None = None  # None: no scheduler ever ran recovery
+    interrupted_runs: int = 0  # within INTERRUPTED_WINDOW
 
     @property
     def last_sync_at(self) -> datetime | None:
@@ -62,8 +67,11 @@ def source_status(engine: Engine) -> list[SourceStatus]:
     for cursor in state.cursors():
         by_source.setdefault(cursor.source, []).append(cursor)
     first_runs = state.first_runs()
+    notes = RecoveryNotes(engine).notes()
+    sources = sorted(by_source.keys() | first_runs.keys() | notes.keys())
+    interrupted = state.interrupted_counts(sources, utc_now() - INTERRUPTED_WINDOW)
     found = []
-    for source in sorted(by_source.keys() | first_runs.keys()):
+    for source in sources:
         cursors = by_source.get(source, [])
         marker = next((c for c in cursors if c.feed == SOURCE_FEED), None)
         feeds = tuple(
@@ -80,6 +88,8 @@ def source_status(engine: Engine) -> list[SourceStatus]:
                 marker.last_error if marker else None,
                 first_runs.get(source),
                 latest[0] if latest else None,
+                notes.get(source),
+                interrupted.get(source, 0),
             )
         )
     return found

@@ -313,3 +313,52 @@ def test_sigterm_releases_the_lease_and_exits_zero(sqlite_url: str, sqlite_engin
 
     assert process.returncode == 0, stderr.decode()
     assert lease.current_holder() is None
+
+
+# --- recovery: ticks claimed but never enqueued, and the recovery pass
+
+
+def test_a_tick_claimed_but_never_enqueued_is_fired_again(engine: Engine) -> None:
+    clock, fired = Clock(T0), Fired()
+    ticks = DbTickStore(engine)
+    midnight = datetime(2024, 6, 17, tzinfo=UTC)
+    assert ticks.claim("sync_full", midnight, clock.now)  # its process died before enqueueing
+    scheduler = _scheduler(fired, GrantingLease(), engine, "new", clock)
+
+    scheduler.run_once(clock.advance(30))
+    assert fired.of("sync_full") == []  # a claim this young may still be enqueueing
+    scheduler.run_once(clock.advance(31))
+    scheduler.run_once(clock.advance(MINUTE))
+    assert fired.of("sync_full") == ["sync_full@2024-06-17T00:00:00.000000Z"]
+    assert ticks.release_stale("sync_full", midnight, clock.now) == []  # marked enqueued
+
+
+def test_recovery_runs_on_taking_the_lease_then_every_interval_before_the_jobs(
+    engine: Engine,
+) -> None:
+    clock, fired = Clock(T0), Fired()
+    passes: list[tuple[datetime, int]] = []  # (when, keys fired before it)
+    lease = DbLease(engine, "scheduler", clock=clock)
+    scheduler = Scheduler(
+        fired.jobs(),
+        lease,
+        DbTickStore(engine),
+        holder="a",
+        clock=clock,
+        recover=lambda now: passes.append((now, len(fired.keys))),
+        recover_seconds=MINUTE,
+    )
+    rival = DbLease(engine, "scheduler", clock=clock)
+
+    scheduler.run_once(clock.now)
+    scheduler.run_once(clock.advance(20))
+    scheduler.run_once(clock.advance(40))
+    assert passes == [(T0, 0), (T0 + timedelta(seconds=60), 3)]  # first before any job fired
+
+    scheduler.release()  # the lease moves away and back: the new holding starts with a pass
+    assert rival.acquire("b", 30)
+    assert scheduler.run_once(clock.advance(5)) == []
+    rival.release("b")
+    scheduler.run_once(clock.advance(5))
+    assert [when for when, _ in passes][-1] == clock.now
+    assert len(passes) == 3

@@ -2,7 +2,8 @@
 
 Full scans (exact truth, quarantined junk, nothing appended twice, a plan that grows with the
 feed), incremental walks (newest-first and oldest-first), refunds caught by a later full scan or
-by a callback and re-fetched until final, and the ``tally sync --once`` command.
+by a callback and re-fetched until final outside the recheck window (every full scan re-fetches
+them inside it: test_refund_convergence.py), and the ``tally sync --once`` command.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from ledger import jsonx
 from ledger.storage.sync_tables import SYNC_RUN, SYNC_RUN_ITEM
 from ledger.storage.verify import verify_store
 from sandbox.aurpay import RunningSandbox
-from tests.helpers.ledger_view import quarantined, truth_problems, versions_per_object
+from tests.helpers.ledger_view import quarantined, stored, truth_problems, versions_per_object
 from tests.helpers.sandbox import (
     refundable_orders,
     run_sync,
@@ -111,11 +112,11 @@ def test_an_old_order_refunded_later_is_caught_by_the_next_full_scan(
 
         # Why the daily full scan exists: an incremental walk stops at old orders.
         run_sync(session, "incremental")
-        assert store.latest("aurpay", "order", order_id).payload["status"] != "REFUNDED"
+        assert stored(store, "order", order_id).payload["status"] != "REFUNDED"
 
         full = run_sync(session)
 
-        order = store.latest("aurpay", "order", order_id)
+        order = stored(store, "order", order_id)
         assert (order.version, order.payload["status"]) == (2, "REFUNDED")
         assert store.latest("aurpay", "refund", order_id) is not None
         assert _refund_entries(store, order_id)
@@ -145,7 +146,7 @@ def test_a_refund_arrives_through_a_callback_without_any_scan(
             server.stop()
 
         assert [(d.order_id, d.status) for d in sandbox.world.deliveries()] == [(order_id, 200)]
-        order = store.latest("aurpay", "order", order_id)
+        order = stored(store, "order", order_id)
         assert (order.version, order.payload["status"]) == (2, "REFUNDED")
         assert store.latest("aurpay", "refund", order_id) is not None
         assert _refund_entries(store, order_id)
@@ -256,23 +257,25 @@ def _refund_fetches(store: Any, run_id: str) -> list[str]:
         return [row.item for row in rows]
 
 
-def test_full_scans_refetch_a_refund_info_until_it_looks_final(
+def test_outside_the_recheck_window_full_scans_refetch_a_refund_info_until_it_looks_final(
     sqlite_url: str, sandbox_factory: SandboxFactory
 ) -> None:
     sandbox = sandbox_factory(seed=19, orders=80)
     order_id = sandbox.world.truth()["refund_infos"][0]["order_id"]
     sandbox.world.update_refund_info(order_id, {"to_addr": ""})  # not settled yet
-    with worker_session(sandbox_settings(sandbox, sqlite_url)) as session:
+    # The sandbox's refunds date from 2025: all older than a one-day window.
+    settings = sandbox_settings(sandbox, sqlite_url, aurpay_refund_recheck_max_age_days=1)
+    with worker_session(settings) as session:
         store = session.runtime.store
         run_sync(session)
-        assert store.latest("aurpay", "refund", order_id).payload["to_addr"] == ""
+        assert stored(store, "refund", order_id).payload["to_addr"] == ""
 
         sandbox.world.update_refund_info(order_id, {"to_addr": "TQ7settledaddress"})
         settling = run_sync(session)
         settled = run_sync(session)
 
         assert _refund_fetches(store, settling.run_id) == [f"refund:{order_id}"]
-        assert store.latest("aurpay", "refund", order_id).version == 2
+        assert stored(store, "refund", order_id).version == 2
         assert _refund_fetches(store, settled.run_id) == []  # final: left alone
         assert truth_problems(store, sandbox.world) == []
 

@@ -216,6 +216,9 @@ def test_records_carry_the_source_name_not_the_gateways() -> None:
         def order_detail(self, order_id: str) -> Any:
             return _Parsed(RawRecord("aurpay", "order", order_id, {"order_id": order_id}))
 
+        def refund_info(self, order_id: str) -> Any:
+            return None
+
     eu = AurpaySource("aurpay-eu", Client())  # type: ignore[arg-type]
     fetched = eu.fetch_object("order", "o-1")
     assert isinstance(fetched, RawRecord) and fetched.source == "aurpay-eu"

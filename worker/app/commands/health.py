@@ -1,7 +1,8 @@
 """``tally health``: is this deployment ready? One line, exit 0 (ready) or 1 (not ready).
 
 The same checks as a process's ``/readyz``: the database is reachable and migrated, the broker
-answers, and every configured source finished a sync within TALLY_READY_MAX_SYNC_AGE_SECONDS.
+answers, and every configured source finished a sync within TALLY_READY_MAX_SYNC_AGE_SECONDS;
+and, once a scheduler ran, its recovery checked every source since it started.
 """
 
 from __future__ import annotations

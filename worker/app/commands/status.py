@@ -1,5 +1,6 @@
 """``tally status``: one screen for a person — readiness, each source's last sync, lag, pages and
-rejected counts of its latest run, the ledger's size and chain head, open alerts by rule."""
+rejected counts of its latest run, recovery's backlog (follow-ups pending, runs interrupted), the
+ledger's size and chain head, open alerts by rule."""
 
 from __future__ import annotations
 
@@ -15,7 +16,14 @@ from ledger.storage.store import LedgerStore
 from worker.app.commands import Subparsers
 from worker.config import Settings
 from worker.ops.health import deployment_readiness
-from worker.sync.status import SourceStatus, alerts_by_rule, format_age, source_status, utc_now
+from worker.sync.status import (
+    INTERRUPTED_WINDOW,
+    SourceStatus,
+    alerts_by_rule,
+    format_age,
+    source_status,
+    utc_now,
+)
 
 
 def register(subparsers: Subparsers) -> None:
@@ -78,15 +86,34 @@ def _sources(statuses: list[SourceStatus], now: datetime) -> list[str]:
         if s.latest_run is not None:
             run = s.latest_run
             state = "finished" if run.finished else "in progress"
+            if run.interrupted and not run.finished:
+                state = "interrupted"
             if run.error:
                 state = f"failed: {run.error[:120]}"
             lines.append(
                 f"  {'':<8} latest run {run.mode} started {_ago(run.started_at, now)}, {state}:"
                 f" {run.pages}/{run.pages_expected or '?'} pages, {run.rejected} rejected"
             )
+        if s.recovery is not None or s.interrupted_runs:
+            lines.append(f"  {'':<8} {_backlog(s, now)}")
         if s.last_error:
             lines.append(f"  {'':<8} last error: {s.last_error[:160]}")
     return lines
+
+
+def _backlog(s: SourceStatus, now: datetime) -> str:
+    """What recovery found: follow-ups the ledger implies but lacks, runs interrupted."""
+    note = s.recovery
+    if note is None:
+        found = "recovery never ran (no scheduler)"
+    elif not note.checked_since_start:
+        found = f"recovery not checked since the scheduler started {_ago(note.started_at, now)}"
+        found += " (backlog unknown)"
+    else:
+        found = f"recovery checked {_ago(note.checked_at, now)}:"
+        found += f" {note.pending_follow_ups} follow-ups pending"
+    hours = int(INTERRUPTED_WINDOW.total_seconds() // 3600)
+    return f"{found} · interrupted runs in {hours}h: {s.interrupted_runs}"
 
 
 def _ledger(counts: Mapping[str, int]) -> str:

@@ -38,6 +38,7 @@ class AurpaySettings(GatewaySettings):
         "max_concurrency": "Aurpay requests in flight at once, across all workers.",
         "requests_per_second": "Aurpay requests per second, across all workers.",
         "in_call_retries": "Quick retries of a failed Aurpay request, then the message retries.",
+        "refund_recheck_max_age_days": "Full scans re-fetch refunds of the last N days; 0 = all.",
     }
 
     base_url: str = "https://dashboard.aurpay.net"
@@ -51,6 +52,9 @@ class AurpaySettings(GatewaySettings):
     page_size: int = Field(default=100, ge=1, le=1000)
     timeout_seconds: float = Field(default=10.0, gt=0)
     in_call_retries: int = Field(default=3, ge=0, le=10)
+    # Aurpay may correct a refund-info silently (the order unchanged), so full scans re-fetch it;
+    # a window limits that to recent refunds, older ones only until they look final.
+    refund_recheck_max_age_days: int = Field(default=0, ge=0)
 
     @field_validator("base_url")
     @classmethod

@@ -6,26 +6,25 @@ One ``AurpaySource`` per account; everything it returns carries the source's nam
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import replace
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
-from ledger.model import RawRecord, Rejected
-from worker.errors import NotFound
+from ledger.model import RawRecord
 from worker.gateways.aurpay.client import AurpayClient
-from worker.gateways.aurpay.paging import ORDERS, TRANSACTIONS, Feed
-from worker.gateways.aurpay.payloads import InvalidRecord
+from worker.gateways.aurpay.paging import ORDERS, TRANSACTIONS, AurpayPage
+from worker.gateways.aurpay.payloads import Order, Transaction
+from worker.gateways.aurpay.recheck import RefundRecheck
 from worker.gateways.aurpay.settings import AurpaySettings
 from worker.gateways.base.http import Limiter
+from worker.gateways.base.source import GatewaySource, ObjectFetch
 from worker.gateways.contract import (
-    FetchedPage,
     FollowUp,
     FollowUpLedger,
     LatestLookup,
     PendingFollowUp,
 )
 
-FEEDS: dict[str, Feed[Any]] = {ORDERS.name: ORDERS, TRANSACTIONS.name: TRANSACTIONS}
 REFUNDED = "REFUNDED"
 # A refund-info looks final once every field the ledger and the `refund` rule need is present.
 FINAL_REFUND_FIELDS = ("amount", "network_fee", "obtained", "to_addr")
@@ -37,46 +36,25 @@ def refund_looks_final(payload: object) -> bool:
     )
 
 
-class AurpaySource:
-    """Adapts ``AurpayClient`` to the sync engine's ``Source`` protocol for source ``name``."""
+class AurpaySource(GatewaySource[AurpayClient]):
+    """Aurpay's orders and transactions feeds, order details and refund-info for source ``name``."""
 
-    feeds: tuple[str, ...] = (ORDERS.name, TRANSACTIONS.name)
+    FEEDS = (ORDERS, TRANSACTIONS)
 
-    def __init__(self, name: str, client: AurpayClient) -> None:
-        self.name = name
-        self.client = client
+    def __init__(
+        self, name: str, client: AurpayClient, recheck: RefundRecheck | None = None
+    ) -> None:
+        super().__init__(name, client)
+        self.recheck = recheck or RefundRecheck()
 
-    def __repr__(self) -> str:
-        return f"AurpaySource({self.name!r}, {self.client!r})"
+    def page_bounds(self, page: AurpayPage[Any], number: int) -> tuple[int, int]:
+        return page.max_page, page.total
 
-    def _own(self, item: RawRecord | Rejected) -> RawRecord | Rejected:
-        """``item`` under this source's name (payload parsing knows only the gateway's)."""
-        return replace(item, source=self.name)
+    def created_at(self, record: Order | Transaction) -> datetime | None:
+        return record.create_time
 
-    def fetch_page(self, feed: str, page: int) -> FetchedPage:
-        fetched = self.client.fetch_page(FEEDS[feed], page)
-        return FetchedPage(
-            feed=feed,
-            number=page,
-            max_page=fetched.max_page,
-            total=fetched.total,
-            records=tuple(replace(r.to_raw_record(), source=self.name) for r in fetched.records),
-            created=tuple(r.create_time for r in fetched.records),
-            rejected=tuple(replace(r, source=self.name) for r in fetched.rejected),
-        )
-
-    def fetch_object(self, kind: str, external_id: str) -> RawRecord | Rejected | None:
-        try:
-            if kind == "order":
-                return self._own(self.client.order_detail(external_id).to_raw_record())
-            if kind == "refund":
-                info = self.client.refund_info(external_id)
-                return self._own(info.to_raw_record()) if info else None
-        except InvalidRecord as exc:
-            return self._own(exc.rejected)
-        except NotFound:
-            return None
-        raise ValueError(f"{self.name} has no single-object fetch for kind {kind!r}")
+    def objects(self) -> Mapping[str, ObjectFetch]:
+        return {"order": self.client.order_detail, "refund": self.client.refund_info}
 
     def follow_ups(
         self,
@@ -87,23 +65,29 @@ class AurpaySource:
         rescan: bool,
     ) -> Sequence[FollowUp]:
         """Refund-info for refunded orders: when the REFUNDED version is first seen, on any
-        later pass while it is missing, and on full scans until it looks final."""
-        refunded = [
-            r.external_id
+        later pass while it is missing, and on every full scan (``self.recheck``: a changed
+        refund-info leaves its order unchanged); outside the recheck window, on full scans
+        only until it looks final."""
+        refunded = {
+            r.external_id: r.payload
             for r in records
             if r.kind == "order" and r.payload.get("status") == REFUNDED
-        ]
-        wanted = [oid for oid in refunded if ("order", oid) in new_keys]
-        seen_before = [oid for oid in refunded if ("order", oid) not in new_keys]
+        }
+        wanted = {
+            oid
+            for oid, order in refunded.items()
+            if ("order", oid) in new_keys or (rescan and self.recheck.wants(order))
+        }
+        others = [oid for oid in refunded if oid not in wanted]
         # Missing is checked on every pass, not only on full scans: the pass that first stored
         # the REFUNDED version may have died between its commit and sending this follow-up.
-        stored = ledger.latest_many(self.name, "refund", seen_before) if seen_before else {}
-        wanted += [
+        stored = ledger.latest_many(self.name, "refund", others) if others else {}
+        wanted.update(
             oid
-            for oid in seen_before
+            for oid in others
             if oid not in stored or (rescan and not refund_looks_final(stored[oid].payload))
-        ]
-        return [FollowUp("refund", oid) for oid in wanted]
+        )
+        return [FollowUp("refund", oid) for oid in refunded if oid in wanted]
 
     def pending_follow_ups(
         self, ledger: FollowUpLedger, since_seq: int = 0
@@ -125,10 +109,8 @@ class AurpaySource:
             if refund is None or not refund_looks_final(refund.payload):
                 yield PendingFollowUp(FollowUp("refund", order.external_id), order.seq)
 
-    def close(self) -> None:
-        self.client.close()
-
 
 def build_source(name: str, settings: AurpaySettings, limiter: Limiter) -> AurpaySource:
     """The source ``name`` over one account's client (paced by the process's ``limiter``)."""
-    return AurpaySource(name, AurpayClient.from_settings(settings, source=name, limiter=limiter))
+    client = AurpayClient.from_settings(settings, source=name, limiter=limiter)
+    return AurpaySource(name, client, RefundRecheck.from_settings(settings))

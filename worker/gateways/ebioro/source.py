@@ -12,26 +12,24 @@ One ``EbioroSource`` per account: everything it returns carries the source's nam
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
-from ledger.model import RawRecord, Rejected
+from ledger.model import RawRecord
 from ledger.timeparse import first_timestamp
-from worker.errors import NotFound
 from worker.gateways.base.http import Limiter
+from worker.gateways.base.source import GatewaySource, ObjectFetch
 from worker.gateways.contract import (
-    FetchedPage,
     FollowUp,
     FollowUpLedger,
     LatestLookup,
     PendingFollowUp,
 )
 from worker.gateways.ebioro.client import EbioroClient
-from worker.gateways.ebioro.paging import PAYMENTS, REFUNDS, Feed
-from worker.gateways.ebioro.payloads import InvalidRecord, Payment
+from worker.gateways.ebioro.paging import PAYMENTS, REFUNDS, EbioroPage
+from worker.gateways.ebioro.payloads import Payment, Refund
 from worker.gateways.ebioro.settings import EbioroSettings
 
-FEEDS: dict[str, Feed[Any]] = {PAYMENTS.name: PAYMENTS, REFUNDS.name: REFUNDS}
 # The payment fields a refund changes; the embedded copy differing from the stored payment in
 # any of them means the stored one is stale.
 PAYMENT_STATE = ("status", "settlement_status", "refunded", "amount_paid", "updatedAt")
@@ -55,52 +53,22 @@ def _behind(stored: Mapping[str, Any], embedded: Mapping[str, Any]) -> bool:
     return ours is None or theirs is None or ours <= theirs
 
 
-class EbioroSource:
-    """Adapts ``EbioroClient`` to the sync engine's ``Source`` protocol for source ``name``."""
+class EbioroSource(GatewaySource[EbioroClient]):
+    """Ebioro's payments and refunds feeds and single objects for source ``name``."""
 
-    feeds: tuple[str, ...] = (PAYMENTS.name, REFUNDS.name)
+    FEEDS = (PAYMENTS, REFUNDS)
 
-    def __init__(self, name: str, client: EbioroClient) -> None:
-        self.name = name
-        self.client = client
+    def page_bounds(self, page: EbioroPage[Any], number: int) -> tuple[int, int]:
+        # A short or empty page ends the list even if totalPages says more
+        # (docs/gateways/ebioro.md (E-PAGE-3): both signals).
+        last = min(page.total_pages, number) if page.is_last(number) else page.total_pages
+        return last, page.total_items
 
-    def __repr__(self) -> str:
-        return f"EbioroSource({self.name!r}, {self.client!r})"
+    def created_at(self, record: Payment | Refund) -> datetime | None:
+        return record.created_at if isinstance(record, Payment) else None
 
-    def _own(self, item: RawRecord | Rejected) -> RawRecord | Rejected:
-        """``item`` under this source's name (payload parsing knows only the gateway's)."""
-        return replace(item, source=self.name)
-
-    def fetch_page(self, feed: str, page: int) -> FetchedPage:
-        fetched = self.client.fetch_page(FEEDS[feed], page)
-        records = tuple(replace(r.to_raw_record(), source=self.name) for r in fetched.records)
-        created = tuple(r.created_at if isinstance(r, Payment) else None for r in fetched.records)
-        # A short or empty page ends the list even if totalPages says more (docs/gateways/ebioro.md
-        # (E-PAGE-3): both signals).
-        last = fetched.total_pages
-        if fetched.is_last(page):
-            last = min(last, page)
-        return FetchedPage(
-            feed=feed,
-            number=page,
-            max_page=last,
-            total=fetched.total_items,
-            records=records,
-            created=created,
-            rejected=tuple(replace(r, source=self.name) for r in fetched.rejected),
-        )
-
-    def fetch_object(self, kind: str, external_id: str) -> RawRecord | Rejected | None:
-        try:
-            if kind == "payment":
-                return self._own(self.client.payment(external_id).to_raw_record())
-            if kind == "refund":
-                return self._own(self.client.refund(external_id).to_raw_record())
-        except InvalidRecord as exc:
-            return self._own(exc.rejected)
-        except NotFound:
-            return None
-        raise ValueError(f"{self.name} has no single-object fetch for kind {kind!r}")
+    def objects(self) -> Mapping[str, ObjectFetch]:
+        return {"payment": self.client.payment, "refund": self.client.refund}
 
     def follow_ups(
         self,
@@ -112,7 +80,9 @@ class EbioroSource:
     ) -> Sequence[FollowUp]:
         """The payment of each refund, when the stored payment is missing or older than the copy
         embedded in the refund (a refund changes its payment's status): for refunds that made a
-        new version, and on full scans for every refund seen."""
+        new version, and on full scans for every refund seen. A full scan does not fetch each
+        payment regardless: it lists every payment from the payments feed anyway, so a payment
+        changed in ways its refunds do not show converges within that scan all the same."""
         embedded: dict[str, Mapping[str, Any]] = {}
         for record in records:
             if record.kind != "refund" or not (
@@ -147,9 +117,6 @@ class EbioroSource:
         for payment_id, (payment, seq) in embedded.items():
             if payment_id not in stored or _behind(stored[payment_id].payload, payment):
                 yield PendingFollowUp(FollowUp("payment", payment_id), seq)
-
-    def close(self) -> None:
-        self.client.close()
 
 
 def build_source(name: str, settings: EbioroSettings, limiter: Limiter) -> EbioroSource:

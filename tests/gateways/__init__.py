@@ -1,0 +1,1 @@
+"""Gateways that exist only in the tests (to prove the gateway seam)."""
