@@ -19,6 +19,7 @@ from pydantic import SecretStr
 from structlog.testing import capture_logs
 
 from ledger import jsonx
+from tests.helpers.fakes import failing, raising
 from worker.errors import (
     AuthError,
     BadResponse,
@@ -209,20 +210,13 @@ def test_envelope_failures_keep_status_code_and_message(
     assert message in str(exc) and "/api/v2/order/detail/X" in str(exc)
 
 
-def _raise(exc: Exception) -> Handler:
-    def handler(request: httpx.Request) -> httpx.Response:
-        raise exc
-
-    return handler
-
-
 @pytest.mark.parametrize(
     ("handler", "error"),
     [
         (lambda r: httpx.Response(429, headers={"Retry-After": "7"}), RateLimited),
         (lambda r: httpx.Response(503, text="<html>busy</html>"), Unavailable),
-        (_raise(httpx.ReadTimeout("timed out")), Unavailable),
-        (_raise(httpx.ConnectError("refused")), Unavailable),
+        (raising(httpx.ReadTimeout("timed out")), Unavailable),
+        (raising(httpx.ConnectError("refused")), Unavailable),
         (lambda r: httpx.Response(200, content=b'{"code":0,"message":"ok","data":{"'), BadResponse),
         (lambda r: httpx.Response(200, text="<html>proxy</html>"), BadResponse),
         (lambda r: httpx.Response(200, json=["not", "an", "envelope"]), BadResponse),
@@ -254,11 +248,6 @@ def test_rate_limit_retry_after_seconds_and_http_date() -> None:
 
 
 # --- retries
-
-
-def failing(times: int, failure: Handler, then: Handler) -> Handler:
-    calls = iter(range(10_000))
-    return lambda r: failure(r) if next(calls) < times else then(r)
 
 
 def test_transient_errors_are_retried_then_succeed() -> None:

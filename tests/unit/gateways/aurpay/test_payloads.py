@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from ledger import jsonx
 from ledger.model import RawRecord
+from tests.helpers.fakes import walk
 from worker.gateways.aurpay.paging import parse_page
 from worker.gateways.aurpay.payloads import (
     InvalidRecord,
@@ -28,21 +29,6 @@ from worker.gateways.base.records import InvalidPage
 Load = Callable[[str], Any]
 
 ORDER = {"order_id": "20240806071926377966", "status": "SUCCESS", "currency": "USDT-TRC20"}
-
-
-def walk(value: Any) -> Iterator[Any]:
-    """Every value inside dataclasses, mappings and sequences (the record and its raw JSON)."""
-    yield value
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        for spec in dataclasses.fields(value):
-            yield from walk(getattr(value, spec.name))
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            yield from walk(key)
-            yield from walk(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            yield from walk(item)
 
 
 def assert_no_float(record: Any) -> None:

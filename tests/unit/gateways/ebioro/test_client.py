@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from structlog.testing import capture_logs
 
 from ledger import jsonx
+from tests.helpers.fakes import failing, raising
 from worker.config import load_settings
 from worker.errors import (
     AuthError,
@@ -199,21 +200,14 @@ def failure(status: int, reason: str | None = None, **headers: str) -> Handler:
     return lambda r: httpx.Response(status, content=jsonx.dumps(content).encode(), headers=headers)
 
 
-def _raise(exc: Exception) -> Handler:
-    def handler(request: httpx.Request) -> httpx.Response:
-        raise exc
-
-    return handler
-
-
 @pytest.mark.parametrize(
     ("handler", "error"),
     [
         (failure(429, "rate limit exceeded", **{"Retry-After": "7"}), RateLimited),
         (failure(500, "Internal error"), Unavailable),
         (lambda r: httpx.Response(503, text="<html>busy</html>"), Unavailable),
-        (_raise(httpx.ReadTimeout("timed out")), Unavailable),
-        (_raise(httpx.ConnectError("refused")), Unavailable),
+        (raising(httpx.ReadTimeout("timed out")), Unavailable),
+        (raising(httpx.ConnectError("refused")), Unavailable),
         (lambda r: httpx.Response(200, content=b'{"items":[{"id"'), BadResponse),
         (lambda r: httpx.Response(200, text="<html>proxy</html>"), BadResponse),
         (lambda r: body(["not", "a", "page"]), BadResponse),
@@ -255,11 +249,6 @@ def test_rate_limit_retry_after_seconds_and_http_date() -> None:
     with pytest.raises(RateLimited) as caught:
         client.payment("pt_1")
     assert caught.value.retry_after == 42
-
-
-def failing(times: int, first: Handler, then: Handler) -> Handler:
-    calls = iter(range(10_000))
-    return lambda r: first(r) if next(calls) < times else then(r)
 
 
 def test_transient_errors_are_retried_with_backoff_then_succeed() -> None:

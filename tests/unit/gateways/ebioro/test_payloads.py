@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -14,6 +13,7 @@ from hypothesis import strategies as st
 
 from ledger import jsonx
 from ledger.model import RawRecord
+from tests.helpers.fakes import walk
 from worker.gateways.base.records import InvalidPage
 from worker.gateways.ebioro.paging import parse_page
 from worker.gateways.ebioro.payloads import (
@@ -35,20 +35,6 @@ PAYMENT: dict[str, Any] = {
 
 def wire(obj: Any) -> Any:
     return jsonx.loads(jsonx.dumps(obj))
-
-
-def walk(value: Any) -> Iterator[Any]:
-    yield value
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        for spec in dataclasses.fields(value):
-            yield from walk(getattr(value, spec.name))
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            yield from walk(key)
-            yield from walk(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            yield from walk(item)
 
 
 def test_the_doc_refund_and_its_embedded_payment(ebioro_fixture: Load) -> None:
