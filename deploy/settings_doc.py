@@ -1,8 +1,8 @@
 """Generate the settings reference from ``worker.config.Settings`` and each registered gateway's
 account settings: ``deploy/env.example``, the Kubernetes ConfigMap and Secret template, and the
-README's settings table.
+settings table of docs/configuration.md.
 
-    .venv/bin/python deploy/settings_doc.py write   # rewrite env.example and the k8s files
+    .venv/bin/python deploy/settings_doc.py write   # rewrite env.example, k8s files, the doc
     .venv/bin/python deploy/settings_doc.py table   # print the README table (Markdown)
 
 Each core setting's one line lives in DESCRIPTIONS below, a gateway's in its settings model
@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import SecretStr
 from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings
 
 from worker.accounts import env_prefix
 from worker.config import Settings
@@ -41,6 +42,7 @@ DESCRIPTIONS = {
     "sync_full_scan_interval_seconds": "How often the scheduler runs a full scan of every feed.",
     "sync_incremental_interval_seconds": "How often the scheduler runs an incremental sync.",
     "tally_future_skew_seconds": "A record dated later than now + this never moves a cursor.",
+    "tally_reporting_currency": "Currency reports are made in (Beancount's operating currency).",
     "tally_public_url": "Public URL Aurpay calls back (signature check behind a proxy).",
     "tally_callback_max_skew_seconds": "Callbacks whose Date is further off than this are refused.",
     "tally_callback_host": "Bind address of the callbacks server (0.0.0.0 in a container).",
@@ -59,9 +61,39 @@ DESCRIPTIONS = {
     "tally_log_format": "json, console, or auto (JSON unless stderr is a terminal).",
     "tally_metrics_port": "Port for /metrics, /healthz, /readyz; 0 = no server.",
     "tally_metrics_host": "Bind address of that server (0.0.0.0 in a container).",
-    "tally_ready_max_sync_age_seconds": "/readyz fails if a source's last sync is older; 0 = off.",
+    "tally_ready_max_sync_age_seconds": (
+        "`tally health` fails if a source's last sync is older; 0 = off (never /readyz)."
+    ),
     "tally_shutdown_grace_seconds": "On SIGTERM, messages get this long to finish, then requeue.",
+    # models read apart from the core (worker.config.MODELS, and the rules' own)
+    "tally_rules": 'Per rule: enabled, severity, tolerances, JSON, e.g. {"aurpay.order": {}}.',
+    "tally_console_token": "Signs people and API clients in to the web console (16+ chars).",
+    "tally_console_read_only_open": "true = anyone who can reach the console may read it.",
+    "tally_console_host": "Bind address of `tally console`.",
+    "tally_console_port": "Port of `tally console`.",
+    "tally_console_session_hours": "How long a console sign-in lasts.",
+    "tally_retention_runs_seconds": "Sync run history older than this is pruned.",
+    "tally_retention_ticks_seconds": "Scheduler ticks older than this are pruned.",
+    "tally_retention_leases_seconds": "Expired leases older than this are pruned.",
+    "tally_retention_deliveries_seconds": "Delivered alert notifications older than this go.",
+    "tally_retention_replay_seconds": "Callback replay entries are kept this long.",
+    "tally_replay_cache_max_entries": "Most callback replay entries one process keeps in memory.",
+    "tally_retention_prune_interval_seconds": "How often the scheduler prunes bookkeeping.",
+    "tally_quickbooks_accounts": "tally account → QuickBooks account name, JSON.",
+    "tally_xero_accounts": "tally account → Xero account code, JSON.",
+    "tally_xero_tax_rate": "The TaxRate of every Xero journal line.",
 }
+
+
+def _extra_models() -> list[type[BaseSettings]]:
+    """The settings models read apart from the core one, in a fixed order."""
+    from worker.alerts.settings import RuleSettings
+    from worker.app.export_settings import ExportSettings
+    from worker.console.settings import ConsoleSettings
+    from worker.retention.settings import RetentionSettings
+
+    return [RuleSettings, ConsoleSettings, RetentionSettings, ExportSettings]
+
 
 SECTIONS = (  # (title, name prefixes); a field goes to the first section that matches
     ("storage and broker", ("database_", "redis_", "tally_heartbeat_")),
@@ -78,8 +110,16 @@ SECTIONS = (  # (title, name prefixes); a field goes to the first section that m
             "tally_max_rejected_",
             "tally_reconcile_",
             "tally_currency_",
+            "tally_rules",
         ),
     ),
+    ("books", ("tally_reporting_",)),
+    ("web console", ("tally_console_",)),
+    (
+        "retention (bookkeeping only; the ledger is never pruned)",
+        ("tally_retention_", "tally_replay_"),
+    ),
+    ("accounting-system exports", ("tally_quickbooks_", "tally_xero_")),
     ("process and operations", ("tally_",)),
 )
 
@@ -155,6 +195,11 @@ def settings() -> list[Setting]:
         if field == "tally_sources":
             for gateway in REGISTRY:
                 found += gateway_settings(gateway)
+    for model in _extra_models():
+        for field, info in model.model_fields.items():
+            if field not in DESCRIPTIONS:
+                raise LookupError(f"setting {field.upper()} has no line in deploy/settings_doc.py")
+            found.append(_setting(field, info, DESCRIPTIONS[field], _section(field)))
     return found
 
 
@@ -224,7 +269,24 @@ def render_table() -> str:
     return "\n".join(rows) + "\n"
 
 
-GENERATED = {ENV_EXAMPLE: render_env, CONFIGMAP: render_configmap, SECRET_EXAMPLE: render_secret}
+CONFIG_DOC = DEPLOY.parent / "docs" / "configuration.md"
+TABLE_INTRO = "Generated by `.venv/bin/python deploy/settings_doc.py table`:\n\n"
+
+
+def render_config_doc() -> str:
+    """docs/configuration.md with its settings table (after ``TABLE_INTRO``) regenerated."""
+    text = CONFIG_DOC.read_text(encoding="utf-8")
+    start = text.index(TABLE_INTRO) + len(TABLE_INTRO)
+    end = text.index("\n\n", start) + 1
+    return text[:start] + render_table() + text[end:]
+
+
+GENERATED = {
+    ENV_EXAMPLE: render_env,
+    CONFIGMAP: render_configmap,
+    SECRET_EXAMPLE: render_secret,
+    CONFIG_DOC: render_config_doc,
+}
 
 
 def main(argv: list[str]) -> int:

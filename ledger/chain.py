@@ -23,6 +23,11 @@ in ONE global sequence, and two hashes:
          "snapshot_seq": <int>, "reverses_key": <str or null>,
          "postings": [[<account>, <currency>, <amount>], …]}   (in stored order)
 
+    plus, on entries written since migration 0007 (absent keys keep older rows' hashes):
+    ``"recorded_at": <UTC time>`` when tally appended the entry, ``"meta": {…}`` when the entry
+    has metadata (value provenance, flags, original date), and a posting with a value is
+    ``[<account>, <currency>, <amount>, <value or null>, <value currency or null>]``.
+
     A UTC time is ISO-8601 with microseconds and a ``Z``: ``2024-08-06T07:19:26.000000Z``.
     An amount is ``ledger.money.fmt``: plain notation, no exponent, no trailing zeros, ``"0"``
     for zero, so PostgreSQL's NUMERIC padding and SQLite's text hash the same.
@@ -35,7 +40,7 @@ removal before it.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
@@ -149,9 +154,13 @@ def journal_record(
     external_id: str,
     snapshot_seq: int,
     reverses_key: str | None,
-    postings: Iterable[tuple[str, str, Decimal]],
+    postings: Iterable[Sequence[Any]],
+    recorded_at: datetime | None = None,
+    meta: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    return {
+    """The hashed record of a journal entry. ``postings`` are (account, currency, amount) or
+    (account, currency, amount, value, value_currency)."""
+    record: dict[str, Any] = {
         "type": "journal",
         "seq": seq,
         "key": key,
@@ -162,5 +171,22 @@ def journal_record(
         "external_id": external_id,
         "snapshot_seq": snapshot_seq,
         "reverses_key": reverses_key,
-        "postings": [[account, currency, fmt(amount)] for account, currency, amount in postings],
+        "postings": [_posting_record(*posting) for posting in postings],
     }
+    if recorded_at is not None:
+        record["recorded_at"] = iso_utc(recorded_at)
+    if meta:
+        record["meta"] = dict(meta)
+    return record
+
+
+def _posting_record(
+    account: str,
+    currency: str,
+    amount: Decimal,
+    value: Decimal | None = None,
+    value_currency: str | None = None,
+) -> list[Any]:
+    if value is None and value_currency is None:
+        return [account, currency, fmt(amount)]
+    return [account, currency, fmt(amount), None if value is None else fmt(value), value_currency]

@@ -19,7 +19,7 @@ GENESIS_HASH = "0" * 64
 # reach a table, since a longer value aborts the whole transaction on PostgreSQL (SQLite
 # would store it).
 MAX_EXTERNAL_ID = 128
-MAX_CURRENCY = 32
+MAX_CURRENCY = 80  # a Stellar CODE:ISSUER (12 + 1 + 56) fits
 
 
 @dataclass(frozen=True)
@@ -61,11 +61,17 @@ class Snapshot:
 
 @dataclass(frozen=True)
 class Posting:
-    """One leg of a journal entry. Positive amounts are debits, negative amounts credits."""
+    """One leg of a journal entry. Positive amounts are debits, negative amounts credits.
+
+    ``value`` is what the leg was worth in ``value_currency`` by the gateway's own quote for the
+    event (signed like ``amount``); both are None when the gateway quoted no price.
+    """
 
     account: str
     currency: str
     amount: Decimal
+    value: Decimal | None = None
+    value_currency: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,7 +79,10 @@ class JournalEntry:
     """A balanced journal transaction derived from one snapshot.
 
     ``key`` is the natural idempotency key: deriving the same snapshot twice yields the same key,
-    and the store refuses a second entry with it.
+    and the store refuses a second entry with it. ``date`` is the effective date (when the
+    economic event happened, or the first open day when that falls in a closed period);
+    ``recorded_at`` is when tally appended it; ``meta`` holds the value's provenance, flags
+    such as ``no-price`` and, for a deferred entry, its ``original_date``.
     """
 
     key: str
@@ -88,3 +97,5 @@ class JournalEntry:
     prev_hash: str | None = None
     entry_hash: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    recorded_at: datetime | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)

@@ -54,6 +54,10 @@ class PrecisionTable:
         merged.update({k.upper(): v for k, v in (places or {}).items()})
         return cls(merged, {k.upper(): v for k, v in (tolerances or {}).items()})
 
+    def knows(self, currency: str) -> bool:
+        """True when the currency's places are configured (not the 18-place fallback)."""
+        return currency.upper() in self.places
+
     def places_for(self, currency: str) -> int:
         return self.places.get(currency.upper(), FALLBACK_PRECISION)
 

@@ -9,12 +9,15 @@ credentials are set. Every problem is a one-line ``ConfigError`` naming the vari
 
 from __future__ import annotations
 
+import math
+import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from worker.errors import ConfigError
 from worker.gateways.contract import Gateway, GatewaySettings
@@ -151,12 +154,38 @@ def _load(gateway: Gateway[Any], prefix: str, overrides: Mapping[str, Any]) -> G
         account: GatewaySettings = gateway.load_settings(prefix, **overrides)
     except ValidationError as exc:
         raise config_error(exc, prefix) from None
+    for name, value in account:
+        # pydantic takes "inf" and "1e999" as floats: no timeout or rate is infinite.
+        if isinstance(value, float) and not math.isfinite(value):
+            raise invalid(account.variable(name), "must be a finite number")
     return account
 
 
-def config_error(exc: ValidationError, prefix: str = "") -> ConfigError:
-    """The first problem of a settings model, as one line naming its variable."""
-    first = exc.errors()[0]
+def config_error(
+    exc: ValidationError, prefix: str = "", *, errors: Sequence[ErrorDetails] | None = None
+) -> ConfigError:
+    """The first problem of a settings model (or of ``errors``, a subset of its problems), as
+    one line naming its variable and where its value came from."""
+    first = (errors or exc.errors())[0]
     name = (prefix + str(first["loc"][0])).upper() if first["loc"] else "settings"
-    reason = first["msg"].removeprefix("Value error, ")
-    return ConfigError(f"invalid setting {name}: {reason}")
+    return invalid(name, first["msg"].removeprefix("Value error, "))
+
+
+def invalid(variable: str, reason: str) -> ConfigError:
+    """``invalid setting VARIABLE: reason (set in the environment)``: one line."""
+    where = origin(variable)
+    suffix = f" (set in {where})" if where else ""
+    return ConfigError(f"invalid setting {variable}: {reason}{suffix}")
+
+
+def origin(variable: str, env_file: str = ".env") -> str:
+    """Where ``variable``'s value comes from: "the environment", ".env" or "" (an override or
+    a default). The environment wins over the file, as in the settings models."""
+    if any(key.upper() == variable for key in os.environ):
+        return "the environment"
+    if os.path.isfile(env_file):
+        from dotenv import dotenv_values  # pydantic-settings' own .env reader
+
+        if any(key.upper() == variable for key in dotenv_values(env_file)):
+            return env_file
+    return ""

@@ -9,8 +9,9 @@ and turns any problem into a one-line ``ConfigError`` naming the variable. Secre
 
 from __future__ import annotations
 
+import importlib
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from decimal import Decimal
 from typing import Literal
 from urllib.parse import urlsplit
@@ -19,7 +20,9 @@ from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_valid
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ledger.precision import PrecisionTable
+from ledger.reconcile.policy import RulePolicy
 from worker.accounts import Accounts, SourceConfig, config_error, load_accounts
+from worker.alerts.settings import RuleSettings, load_policy
 from worker.gateways.contract import InboundPolicy
 from worker.gateways.registry import REGISTRY, Registry
 
@@ -54,6 +57,10 @@ class Settings(BaseSettings):
     # A record created later than now + this never moves a high-water mark (clock skew allowed).
     tally_future_skew_seconds: int = Field(default=86400, ge=0)
 
+    # --- books: the currency reports are made in (Beancount's operating currency); values
+    # are the gateways' own quotes, never converted by tally
+    tally_reporting_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+
     # --- callbacks
     tally_public_url: str | None = None
     tally_callback_max_skew_seconds: int = Field(default=300, ge=1)
@@ -87,10 +94,20 @@ class Settings(BaseSettings):
     @classmethod
     def _normalise_database_url(cls, value: str) -> str:
         scheme = urlsplit(value).scheme
+        if scheme not in ("sqlite", "postgres", "postgresql", "postgresql+psycopg"):
+            raise ValueError("must start with sqlite://, postgres:// or postgresql://")
+        _check_port(value)
         if scheme in ("postgres", "postgresql"):
             return "postgresql+psycopg://" + value.split("://", 1)[1]
-        if scheme not in ("sqlite", "postgresql+psycopg"):
-            raise ValueError("must start with sqlite://, postgres:// or postgresql://")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            if urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+                raise ValueError("must start with redis://, rediss:// or unix://")
+            _check_port(value)
         return value
 
     @field_validator("tally_public_url")
@@ -113,18 +130,20 @@ class Settings(BaseSettings):
             raise ValueError("must be an http(s) URL")
         return value
 
-    @field_validator("tally_currency_precision", "tally_currency_tolerance")
+    @field_validator("tally_currency_precision")
     @classmethod
-    def _json_object(cls, value: str) -> str:
-        try:
-            parsed = json.loads(value, parse_float=Decimal)
-        except ValueError:
-            raise ValueError('must be a JSON object such as {"DOGE": 8}') from None
-        if not isinstance(parsed, dict):
-            raise ValueError('must be a JSON object such as {"DOGE": 8}')
+    def _places(cls, value: str) -> str:
+        _currency_places(value)
+        return value
+
+    @field_validator("tally_currency_tolerance")
+    @classmethod
+    def _tolerances(cls, value: str) -> str:
+        _currency_tolerances(value)
         return value
 
     _accounts: Accounts = PrivateAttr(default_factory=lambda: Accounts(REGISTRY))
+    _rules: RulePolicy = PrivateAttr(default_factory=RulePolicy)
 
     # --- derived views
 
@@ -139,6 +158,11 @@ class Settings(BaseSettings):
         return self._accounts.sources
 
     @property
+    def rule_policy(self) -> RulePolicy:
+        """Which reconcile rules run, how loudly and with what tolerances (``TALLY_RULES``)."""
+        return self._rules
+
+    @property
     def inbound_policy(self) -> InboundPolicy:
         return InboundPolicy(max_skew_seconds=self.tally_callback_max_skew_seconds)
 
@@ -147,12 +171,10 @@ class Settings(BaseSettings):
         return self.database_url.startswith("postgresql")
 
     def precision_table(self) -> PrecisionTable:
-        places = {k: int(v) for k, v in json.loads(self.tally_currency_precision).items()}
-        tolerances = {
-            k: Decimal(str(v))
-            for k, v in json.loads(self.tally_currency_tolerance, parse_float=Decimal).items()
-        }
-        return PrecisionTable.with_overrides(places, tolerances)
+        return PrecisionTable.with_overrides(
+            _currency_places(self.tally_currency_precision),
+            _currency_tolerances(self.tally_currency_tolerance),
+        )
 
     def secret_values(self) -> list[str]:
         """Every configured secret, for the log redaction processor."""
@@ -166,18 +188,156 @@ class Settings(BaseSettings):
         return [v for v in values if len(v) >= 4]
 
 
-def load_settings(*, gateways: Registry = REGISTRY, **overrides: object) -> Settings:
+MAX_PLACES = 18
+JSON_OBJECT = 'must be a JSON object such as {"DOGE": 8}'
+
+
+def _check_port(url: str) -> None:
+    try:
+        _ = urlsplit(url).port  # parsed lazily: a bad one raises here
+    except ValueError:
+        raise ValueError("has a port that is not a number from 0 to 65535") from None
+
+
+def _json_object(text: str, example: str) -> dict[str, object]:
+    try:
+        parsed = json.loads(text, parse_float=Decimal, parse_int=Decimal)
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        raise ValueError(f"must be a JSON object such as {example}")
+    return parsed
+
+
+def _currency_places(text: str) -> dict[str, int]:
+    """``TALLY_CURRENCY_PRECISION``: currency → decimal places, a whole number 0..18."""
+    places = {}
+    for currency, value in _json_object(text, '{"DOGE": 8}').items():
+        number = _decimal(value)
+        if number is None or number != number.to_integral_value() or not 0 <= number <= MAX_PLACES:
+            raise ValueError(f"{currency}: places must be a whole number from 0 to {MAX_PLACES}")
+        places[currency] = int(number)
+    return places
+
+
+def _currency_tolerances(text: str) -> dict[str, Decimal]:
+    """``TALLY_CURRENCY_TOLERANCE``: currency → the largest difference ignored, 0 or more."""
+    tolerances = {}
+    for currency, value in _json_object(text, '{"USDT-TRC20": "0.01"}').items():
+        number = _decimal(value)
+        if number is None or number < 0:
+            raise ValueError(f'{currency}: tolerance must be a number, 0 or more (e.g. "0.01")')
+        tolerances[currency] = number
+    return tolerances
+
+
+def _decimal(value: object) -> Decimal | None:
+    """A finite number given as a JSON number or a string (read exactly), else None."""
+    if isinstance(value, bool) or not isinstance(value, (Decimal, str)):
+        return None
+    try:
+        number = Decimal(value.strip()) if isinstance(value, str) else value
+    except ArithmeticError:
+        return None
+    return number if number.is_finite() else None
+
+
+# The settings each group holds. A command validates only the groups it uses (its parser's
+# ``uses`` default, see worker/app/cli.py), so a wrong Ebioro URL never stops `tally db status`.
+# A field in no group is always validated. "sources" also reads every account's settings and
+# "alerts" TALLY_RULES; other models (the console's, …) are read by the commands that use them.
+GROUPS: dict[str, tuple[str, ...]] = {
+    "logging": ("tally_log_level", "tally_log_format"),
+    "ledger": ("database_url", "tally_currency_precision", "tally_currency_tolerance"),
+    "broker": ("redis_url", "redis_namespace", "tally_heartbeat_timeout_ms"),
+    "sources": ("tally_sources",),
+    "sync": (
+        "sync_lookback_seconds",
+        "sync_full_scan_interval_seconds",
+        "sync_incremental_interval_seconds",
+        "tally_future_skew_seconds",
+    ),
+    "callbacks": (
+        "tally_public_url",
+        "tally_callback_max_skew_seconds",
+        "tally_callback_host",
+        "tally_callback_port",
+    ),
+    "alerts": (
+        "tally_alert_webhook_url",
+        "tally_slack_webhook_url",
+        "tally_alert_retry_min_backoff_ms",
+        "tally_refund_grace_seconds",
+        "tally_source_down_alert_seconds",
+        "tally_max_rejected_per_run",
+        "tally_reconcile_interval_seconds",
+    ),
+    "process": (
+        "tally_worker_threads",
+        "tally_metrics_port",
+        "tally_metrics_host",
+        "tally_ready_max_sync_age_seconds",
+        "tally_shutdown_grace_seconds",
+    ),
+}
+
+
+# Settings models read apart from the core, each its own group: "module:loader", the loader
+# validating the model and raising a one-line ConfigError. A command that names the group in
+# its ``uses`` validates it at startup, and `tally doctor` checks every one; add yours here.
+MODELS: dict[str, str] = {
+    "console": "worker.console.settings:load_console_settings",
+    "retention": "worker.retention.settings:load_retention",
+    "exports": "worker.app.export_settings:load_export_settings",
+}
+EVERY_GROUP = (*GROUPS, *MODELS)
+
+
+def _load_models(groups: Collection[str]) -> None:
+    for group in sorted(set(groups) & set(MODELS)):
+        module, loader = MODELS[group].split(":")
+        getattr(importlib.import_module(module), loader)()
+
+
+def _validated(field: str, groups: Collection[str]) -> bool:
+    owners = [group for group, fields in GROUPS.items() if field in fields]
+    return not owners or any(group in groups for group in owners)
+
+
+def load_settings(
+    *,
+    gateways: Registry = REGISTRY,
+    uses: Collection[str] | None = None,
+    **overrides: object,
+) -> Settings:
     """Read and validate the settings, or raise a one-line ``ConfigError`` naming the variable.
 
-    ``overrides`` win over the environment, by variable name in lower case: a core setting
-    (``database_url``) or an account's (``aurpay_page_size``, ``aurpay_eu_api_key``).
+    ``uses`` names the groups (``GROUPS``, ``MODELS``) to validate, "logging" always; None:
+    every core group (``EVERY_GROUP`` adds the models read apart).
+    A field outside them that does not validate takes its default. ``overrides`` win over the
+    environment, by variable name in lower case: a core setting (``database_url``) or an
+    account's (``aurpay_page_size``, ``aurpay_eu_api_key``).
     """
+    groups = set(GROUPS) if uses is None else {*uses, "logging"}
     core = {k: v for k, v in overrides.items() if k in Settings.model_fields}
     try:
         # The overrides are untyped by nature (any field's value); the model validates them.
         settings = Settings(**core)  # type: ignore[arg-type]
     except ValidationError as exc:
-        raise config_error(exc) from None
-    accounts = {k: v for k, v in overrides.items() if k not in core}
-    settings._accounts = load_accounts(gateways, settings.tally_sources, accounts)
+        failed = [error for error in exc.errors() if error["loc"]]
+        used = [e for e in failed if _validated(str(e["loc"][0]), groups)]
+        if used or not failed:
+            raise config_error(exc, errors=used or None) from None
+        unused = {str(e["loc"][0]) for e in failed}
+        defaults = {name: Settings.model_fields[name].default for name in unused}
+        settings = Settings(**{**core, **defaults})
+    rules = {k: v for k, v in overrides.items() if k in RuleSettings.model_fields}
+    if "alerts" in groups:
+        settings._rules = load_policy(gateways, **rules)  # TALLY_RULES (worker/alerts/settings.py)
+    accounts = {k: v for k, v in overrides.items() if k not in core and k not in rules}
+    if "sources" in groups:
+        settings._accounts = load_accounts(gateways, settings.tally_sources, accounts)
+    else:
+        settings._accounts = Accounts(gateways)
+    _load_models(groups)
     return settings

@@ -7,8 +7,10 @@ secret value and any field whose name says it holds a credential, wherever it ap
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
+import threading
 from collections.abc import Iterable, MutableMapping
 from typing import Any
 
@@ -53,15 +55,31 @@ class Redactor:
         return event_dict
 
 
+def colour_wanted(stream: Any) -> bool:
+    """Colour on a terminal, unless ``NO_COLOR`` is set (https://no-color.org)."""
+    return bool(getattr(stream, "isatty", lambda: False)()) and not os.environ.get("NO_COLOR")
+
+
 def configure_logging(
     level: str = "info",
     fmt: str = "auto",
     secrets: Iterable[str] = (),
     stream: Any = None,
+    *,
+    verbosity: int = 0,
+    level_set: bool = True,
 ) -> None:
-    """Configure structlog and the stdlib root logger once for the whole process."""
+    """Configure structlog and the stdlib root logger once for the whole process.
+
+    On a terminal a person is reading, not a log shipper: unless ``TALLY_LOG_LEVEL`` was set
+    (``level_set``), only warnings show, ``-v`` (``verbosity`` 1) adds info and ``-vv`` debug;
+    lines print above the progress line (``Progress``), never through it.
+    """
     stream = stream or sys.stderr
-    as_json = fmt == "json" or (fmt == "auto" and not getattr(stream, "isatty", lambda: False)())
+    tty = bool(getattr(stream, "isatty", lambda: False)())
+    as_json = fmt == "json" or (fmt == "auto" and not tty)
+    if tty and not level_set:
+        level = ("warning", "info", "debug")[min(verbosity, 2)]
     redactor = Redactor(secrets)
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -74,7 +92,7 @@ def configure_logging(
     renderer: Any = (
         structlog.processors.JSONRenderer(sort_keys=False, default=str)
         if as_json
-        else structlog.dev.ConsoleRenderer(colors=False)
+        else structlog.dev.ConsoleRenderer(colors=colour_wanted(stream))
     )
     structlog.configure(
         processors=[
@@ -96,7 +114,7 @@ def configure_logging(
             renderer,
         ],
     )
-    handler = logging.StreamHandler(stream)
+    handler = _AboveProgress(stream)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -112,3 +130,57 @@ def configure_logging(
 def get_logger(name: str | None = None, **bound: Any) -> Any:
     """A lazy logger: safe at import time, it picks up ``configure_logging`` when first used."""
     return structlog.get_logger(name, **bound)
+
+
+class Progress:
+    """One line rewritten in place on a terminal (``sync``'s pages); log lines print above it.
+
+    ``show`` is None off a terminal: the caller prints nothing then.
+    """
+
+    _current: Progress | None = None
+    lock = threading.Lock()
+
+    def __init__(self, stream: Any = None) -> None:
+        self.stream = stream or sys.stderr
+        self.text = ""
+
+    @classmethod
+    def on_terminal(cls, stream: Any = None) -> Progress | None:
+        progress = cls(stream)
+        return progress if getattr(progress.stream, "isatty", lambda: False)() else None
+
+    def show(self, text: str) -> None:
+        with self.lock:
+            Progress._current = self
+            self.text = text
+            self.stream.write(f"\r\033[K{text}")
+            self.stream.flush()
+
+    def done(self) -> None:
+        """Leave the last line on screen and end it."""
+        with self.lock:
+            if self.text:
+                self.stream.write("\n")
+                self.stream.flush()
+            Progress._current = None
+
+    @classmethod
+    def above(cls, stream: Any, write: Any) -> None:
+        """Run ``write`` with the progress line (if one is on ``stream``) moved below it."""
+        with cls.lock:
+            current = cls._current
+            if current is not None and current.stream is stream and current.text:
+                stream.write("\r\033[K")
+                write()
+                stream.write(f"\r\033[K{current.text}")
+                stream.flush()
+            else:
+                write()
+
+
+class _AboveProgress(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler that prints above the progress line instead of through it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        Progress.above(self.stream, lambda: super(_AboveProgress, self).emit(record))

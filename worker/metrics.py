@@ -6,12 +6,13 @@ Series live in this process's ``REGISTRY``; ``worker.ops.server`` serves it on /
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import dramatiq
 from dramatiq.middleware import Middleware
@@ -29,6 +30,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from worker.logging import get_logger
 
 log = get_logger(__name__)
+T = TypeVar("T")
 
 REGISTRY = CollectorRegistry()
 ProcessCollector(registry=REGISTRY)
@@ -102,8 +104,40 @@ ACTOR_SECONDS = Histogram(
 IN_PROGRESS = Gauge(
     "tally_messages_in_progress", "Messages being processed now.", ["actor"], registry=REGISTRY
 )
-
-
+HTTP_REQUESTS = Counter(
+    "tally_http_requests_total",
+    "Requests answered by tally's own HTTP servers (callbacks, console, ops), by status.",
+    ["server", "status"],
+    registry=REGISTRY,
+)
+HTTP_SECONDS = Histogram(
+    "tally_http_request_duration_seconds",
+    "Time an app of tally's HTTP servers took to answer (queueing for a thread excluded).",
+    ["server"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    registry=REGISTRY,
+)
+CALLBACKS = Counter(
+    "tally_callbacks_total",
+    "Gateway callbacks received, by outcome: accepted, duplicate, refused (401), rejected "
+    "(other 4xx), unavailable (5xx).",
+    ["source", "outcome"],
+    registry=REGISTRY,
+)
+QUEUE_WAIT = Histogram(
+    "tally_queue_wait_seconds",
+    "Time a message waited on its queue before a worker began it (from when it was sent, or "
+    "from when it was due if it was delayed).",
+    ["actor", "queue"],
+    buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600),
+    registry=REGISTRY,
+)
+DEAD_LETTERED = Counter(
+    "tally_messages_dead_lettered_total",
+    "Messages that failed their last retry and went to the dead-letter queue.",
+    ["actor", "queue"],
+    registry=REGISTRY,
+)
 # --- recording: one call per event, from where it happens
 
 
@@ -112,6 +146,16 @@ def request_done(source: str, endpoint: str, status: int | None, seconds: float)
     REQUEST_SECONDS.labels(source, endpoint).observe(seconds)
     if status == 429:
         RATE_LIMITED.labels(source, endpoint).inc()
+
+
+def http_answered(server: str, status: int, seconds: float | None = None) -> None:
+    HTTP_REQUESTS.labels(server, str(status)).inc()
+    if seconds is not None:
+        HTTP_SECONDS.labels(server).observe(seconds)
+
+
+def callback_received(source: str, outcome: str) -> None:
+    CALLBACKS.labels(source, outcome).inc()
 
 
 def retried(source: str, reason: str) -> None:
@@ -147,6 +191,13 @@ class ActorMetrics(Middleware):
         IN_PROGRESS.labels(message.actor_name).inc()
         with self._lock:
             self._started[message.message_id] = time.perf_counter()
+        # A delayed message (a retry's backoff, a scheduled send) waits from when it was due.
+        due_ms = max(message.message_timestamp, message.options.get("eta") or 0)
+        waited = max(0.0, time.time() - due_ms / 1000)
+        QUEUE_WAIT.labels(message.actor_name, message.queue_name).observe(waited)
+
+    def after_nack(self, broker: dramatiq.Broker, message: Any) -> None:
+        DEAD_LETTERED.labels(message.actor_name, message.queue_name).inc()
 
     def after_process_message(
         self, broker: dramatiq.Broker, message: Any, *, result: Any = None, exception: Any = None
@@ -187,63 +238,212 @@ class LedgerState:
     last_success: Mapping[str, datetime | None]  # source → its last successful call
     alerts: Mapping[tuple[str, str], int]  # (rule, status) → live alerts
     head_seq: int
+    oldest_open: Mapping[str, datetime] = field(default_factory=dict)  # rule → first seen
+    follow_ups_pending: Mapping[str, int] = field(default_factory=dict)  # source → recovery's
 
 
-def _gauge(name: str, doc: str, labels: Sequence[str] = ()) -> GaugeMetricFamily:
-    return GaugeMetricFamily(name, doc, labels=list(labels))
+@dataclass(frozen=True)
+class QueueState:
+    queue: str
+    pending: int  # waiting, delayed or being processed
+    dead_letters: int
+    oldest_at: datetime | None  # when the oldest waiting message was sent; None: none waiting
+
+
+def _gauge(
+    name: str,
+    doc: str,
+    labels: Sequence[str] = (),
+    rows: Iterable[tuple[Sequence[str], float]] = (),
+) -> GaugeMetricFamily:
+    """A gauge family with one sample per (label values, value) row."""
+    gauge = GaugeMetricFamily(name, doc, labels=list(labels))
+    for key, value in rows:
+        gauge.add_metric(list(key), value)
+    return gauge
+
+
+def _read_or_down(name: str, doc: str, read: Callable[[], T]) -> tuple[GaugeMetricFamily, T | None]:
+    """``read()``, with the ``<name>`` gauge saying whether it worked: a scrape must not fail
+    because the database or the broker is down."""
+    try:
+        value = read()
+    except Exception as exc:
+        log.warning("metrics_read_failed", metric=name, error=type(exc).__name__)
+        return _gauge(name, doc, rows=[((), 0)]), None
+    return _gauge(name, doc, rows=[((), 1)]), value
+
+
+class ChainVerifyCollector:
+    """The last end-to-end verification of the hash chain, exported only by the process that
+    runs it (the scheduler) and only once it ran: a worker's default 0 would read as broken."""
+
+    def __init__(self) -> None:
+        self._last: tuple[bool, int, datetime] | None = None
+
+    def record(self, ok: bool, rows: int, at: datetime) -> None:
+        self._last = (ok, rows, at)
+
+    def collect(self) -> Iterator[Metric]:
+        if self._last is None:
+            return
+        ok, rows, at = self._last
+        yield _gauge(
+            "tally_chain_verify_ok",
+            "1 if the last verification of the whole hash chain passed, 0 if it found a break.",
+            rows=[((), 1 if ok else 0)],
+        )
+        yield _gauge(
+            "tally_chain_verify_last_run_timestamp_seconds",
+            "When the hash chain was last verified end to end (Unix time).",
+            rows=[((), at.timestamp())],
+        )
+        yield _gauge(
+            "tally_chain_verify_rows_checked",
+            "Rows (snapshots and journal entries) the last chain verification checked.",
+            rows=[((), rows)],
+        )
 
 
 class LedgerStateCollector:
-    """Gauges read from the database on each scrape: sync lag, last full scan, open alerts.
+    """Gauges read from the database on each scrape: sync lag and age, open alerts by rule and
+    age, recovery's backlog, and the broker's queues.
 
     They describe the deployment, not the process, so only one process type (the scheduler)
-    exports them. A failed read yields ``tally_ledger_state_up 0`` instead of breaking /metrics.
+    exports them. A failed read yields ``tally_ledger_state_up 0`` (or ``tally_queues_up 0``)
+    instead of breaking /metrics.
     """
 
-    def __init__(self, read: Callable[[], LedgerState], clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        read: Callable[[], LedgerState],
+        clock: Callable[[], datetime],
+        *,
+        sources: Sequence[str] = (),
+        intervals: Mapping[str, int] | None = None,
+        queues: Callable[[], Sequence[QueueState]] | None = None,
+    ) -> None:
         self._read = read
         self._clock = clock
+        self._sources = tuple(sources)
+        self._intervals = dict(intervals or {})
+        self._queues = queues
 
     def collect(self) -> Iterator[Metric]:
-        up = _gauge("tally_ledger_state_up", "1 if this scrape could read the ledger's state.")
-        try:
-            state = self._read()
-        except Exception as exc:  # a scrape must not fail because the database is down
-            log.warning("metrics_ledger_state_failed", error=type(exc).__name__)
-            up.add_metric([], 0)
+        yield from self._settings()
+        if self._queues is not None:
+            up, queues = _read_or_down(
+                "tally_queues_up", "1 if this scrape could read the broker's queues.", self._queues
+            )
             yield up
-            return
-        up.add_metric([], 1)
+            if queues is not None:
+                yield from self._queue_gauges(queues, self._clock())
+        up, state = _read_or_down(
+            "tally_ledger_state_up", "1 if this scrape could read the ledger's state.", self._read
+        )
         yield up
-        now = self._clock()
-        lag = _gauge(
+        if state is not None:
+            yield from self._ledger(state, self._clock())
+
+    def _settings(self) -> Iterator[Metric]:
+        yield _gauge(
+            "tally_source_configured",
+            "1 for every source this deployment syncs.",
+            ("source",),
+            (((source,), 1) for source in self._sources),
+        )
+        yield _gauge(
+            "tally_sync_interval_seconds",
+            "How often the scheduler starts a sync, by mode (incremental, full).",
+            ("mode",),
+            (((mode,), seconds) for mode, seconds in sorted(self._intervals.items())),
+        )
+
+    @staticmethod
+    def _queue_gauges(queues: Sequence[QueueState], now: datetime) -> Iterator[Metric]:
+        yield _gauge(
+            "tally_queue_messages_pending",
+            "Messages on a queue not yet done: waiting, delayed or being processed.",
+            ("queue",),
+            (((q.queue,), q.pending) for q in queues),
+        )
+        yield _gauge(
+            "tally_queue_dead_letters",
+            "Messages in a queue's dead-letter queue (out of retries, kept for inspection).",
+            ("queue",),
+            (((q.queue,), q.dead_letters) for q in queues),
+        )
+        yield _gauge(
+            "tally_queue_oldest_message_age_seconds",
+            "How long the oldest message waiting on a queue has waited (0: none waiting).",
+            ("queue",),
+            (((q.queue,), _age(now, q.oldest_at)) for q in queues),
+        )
+
+    @staticmethod
+    def _ledger(state: LedgerState, now: datetime) -> Iterator[Metric]:
+        yield _gauge(
             "tally_sync_lag_seconds",
             "Now minus the creation time of the newest object synced.",
             ("source", "feed"),
+            (
+                ((f.source, f.feed), (now - f.high_water).total_seconds())
+                for f in state.feeds
+                if f.high_water is not None
+            ),
         )
-        full = _gauge(
+        yield _gauge(
             "tally_sync_last_full_scan_timestamp_seconds",
             "When the last full scan of a feed finished (Unix time).",
             ("source", "feed"),
+            (
+                ((f.source, f.feed), f.last_full_scan_at.timestamp())
+                for f in state.feeds
+                if f.last_full_scan_at is not None
+            ),
         )
-        for feed in state.feeds:
-            if feed.high_water is not None:
-                lag.add_metric([feed.source, feed.feed], (now - feed.high_water).total_seconds())
-            if feed.last_full_scan_at is not None:
-                full.add_metric([feed.source, feed.feed], feed.last_full_scan_at.timestamp())
-        success = _gauge(
+        yield _gauge(
             "tally_sync_last_success_timestamp_seconds",
-            "When a source last answered a sync call successfully (Unix time).",
+            "When a source's last sync finished (Unix time).",
             ("source",),
+            (((s,), at.timestamp()) for s, at in state.last_success.items() if at is not None),
         )
-        for source, moment in state.last_success.items():
-            if moment is not None:
-                success.add_metric([source], moment.timestamp())
-        alerts = _gauge(
-            "tally_alerts_open", "Alerts not resolved, by rule and status.", ("rule", "status")
+        by_status: dict[str, collections.Counter[str]] = {
+            "open": collections.Counter(),
+            "acknowledged": collections.Counter(),
+        }
+        for (rule, status), count in state.alerts.items():
+            by_status.setdefault(status, collections.Counter())[rule] += count
+        yield _gauge(
+            "tally_alerts_open",
+            "Alerts open and not acknowledged by anyone, by rule.",
+            ("rule",),
+            (((rule,), n) for rule, n in sorted(by_status["open"].items())),
         )
-        for (rule, status), count in sorted(state.alerts.items()):
-            alerts.add_metric([rule, status], count)
-        head = _gauge("tally_ledger_head_seq", "Sequence number of the ledger's chain head.")
-        head.add_metric([], state.head_seq)
-        yield from (lag, full, success, alerts, head)
+        yield _gauge(
+            "tally_alerts_acknowledged",
+            "Alerts acknowledged but not yet resolved, by rule.",
+            ("rule",),
+            (((rule,), n) for rule, n in sorted(by_status["acknowledged"].items())),
+        )
+        yield _gauge(
+            "tally_alerts_oldest_open_age_seconds",
+            "Age of the oldest open (unacknowledged) alert, by rule.",
+            ("rule",),
+            (((rule,), _age(now, at)) for rule, at in sorted(state.oldest_open.items())),
+        )
+        yield _gauge(
+            "tally_recovery_follow_ups_pending",
+            "Follow-up fetches recovery found the ledger still lacks, by source.",
+            ("source",),
+            (((s,), n) for s, n in sorted(state.follow_ups_pending.items())),
+        )
+        yield _gauge(
+            "tally_ledger_head_seq",
+            "Sequence number of the ledger's chain head.",
+            rows=[((), state.head_seq)],
+        )
+
+
+def _age(now: datetime, then: datetime | None) -> float:
+    return max(0.0, (now - then).total_seconds()) if then is not None else 0.0

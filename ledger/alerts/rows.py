@@ -26,6 +26,7 @@ from ledger.alerts.tables import (
     ReconcileWait,
 )
 from ledger.money import fmt
+from ledger.reconcile.incidents import check_of
 from ledger.reconcile.rules import Finding
 from ledger.storage.tables import table_of
 
@@ -58,6 +59,8 @@ def to_alert(row: RowMapping | Mapping[str, Any]) -> Alert:
     for name in AMOUNTS:
         values[name] = Decimal(values[name])
     values["snapshot_seqs"] = tuple(jsonx.loads(values["snapshot_seqs"]))
+    values["evidence"] = tuple(jsonx.loads(values["evidence"] or "[]"))
+    values["related"] = tuple(jsonx.loads(values["related"] or "[]"))
     return Alert(**values)
 
 
@@ -68,6 +71,8 @@ def to_columns(alert: Alert, now: datetime) -> dict[str, Any]:
     for name in AMOUNTS:
         values[name] = fmt(values[name])
     values["snapshot_seqs"] = jsonx.dumps(list(alert.snapshot_seqs))
+    values["evidence"] = jsonx.dumps([dict(check) for check in alert.evidence])
+    values["related"] = jsonx.dumps(list(alert.related))
     values["updated_at"] = now
     return values
 
@@ -85,4 +90,7 @@ def evidence_of(finding: Finding, suspense: Suspense | None) -> dict[str, Any]:
         "snapshot_seqs": tuple(finding.snapshot_seqs),
         "suspense_journal_seq": suspense[0] if suspense else None,
         "suspense_journal_key": suspense[1] if suspense else None,
+        "severity": finding.severity or "warn",
+        "evidence": finding.evidence or (check_of(finding),),
+        "related": finding.related,
     }

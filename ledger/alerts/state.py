@@ -18,7 +18,7 @@ resolved one, any finding opens a new alert: the data broke again.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -29,6 +29,10 @@ from ledger.reconcile.rules import Finding
 
 OPEN, ACKNOWLEDGED, RESOLVED = "open", "acknowledged", "resolved"
 STATUSES = (OPEN, ACKNOWLEDGED, RESOLVED)
+# How a person closed an alert: the gateway fixed the data, the difference was written off to
+# an account, or it was explained (nothing to post).
+CORRECTED, WRITE_OFF, EXPLAINED = "corrected", "write-off", "explained"
+RESOLUTIONS = (CORRECTED, WRITE_OFF, EXPLAINED)
 BY_RECONCILE, BY_PERSON = "reconcile", "person"
 
 AlertKey = tuple[str, str, str, str]  # (source, rule, subject_id, check)
@@ -63,6 +67,11 @@ class Alert:
     resolved_at: datetime | None = None
     resolved_by: str | None = None
     note: str | None = None
+    severity: str = "warn"
+    evidence: tuple[Mapping[str, Any], ...] = field(default=())
+    related: tuple[str, ...] = ()
+    resolution: str | None = None
+    resolution_account: str | None = None
 
     @property
     def key(self) -> AlertKey:
@@ -97,6 +106,11 @@ class Alert:
             "detail": self.detail,
             "note": self.note,
             "fingerprint": self.fingerprint,
+            "severity": self.severity,
+            "evidence": [dict(check) for check in self.evidence],
+            "related": list(self.related),
+            "resolution": self.resolution,
+            "resolution_account": self.resolution_account,
         }
 
 

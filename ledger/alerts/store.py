@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from ledger import jsonx
+from ledger.alerts.resolution import Resolution
 from ledger.alerts.rows import (
     ALERT,
     CURSOR,
@@ -35,6 +36,7 @@ from ledger.alerts.state import (
     ACKNOWLEDGED,
     BY_PERSON,
     BY_RECONCILE,
+    CORRECTED,
     EVENT_OF,
     OPEN,
     RESOLVED,
@@ -77,6 +79,28 @@ class Notification:
     revision: int
     event: str  # opened | updated | resolved
     alert: Mapping[str, Any]  # Alert.to_json() as of this revision
+
+
+@dataclass(frozen=True)
+class Event:
+    """One row of an alert's history: what happened, when, and the alert as of then."""
+
+    revision: int
+    kind: str
+    at: datetime
+    note: str | None
+    alert: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Filter:
+    """Which alerts a person lists: by status, rule, source, subject, last seen since."""
+
+    statuses: Collection[str] = (OPEN, ACKNOWLEDGED)
+    rules: Collection[str] = ()
+    sources: Collection[str] = ()
+    subjects: Collection[str] = ()
+    since: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -149,10 +173,32 @@ class AlertStore:
                 found.setdefault(source, []).append(subject_id)
         return found
 
-    def list_alerts(self, statuses: Iterable[str] = (OPEN, ACKNOWLEDGED)) -> list[Alert]:
-        stmt = select(ALERT).where(ALERT.c.status.in_(list(statuses))).order_by(ALERT.c.id)
+    def list_alerts(
+        self, statuses: Iterable[str] = (OPEN, ACKNOWLEDGED), where: Filter | None = None
+    ) -> list[Alert]:
+        chosen = where or Filter(tuple(statuses))
+        stmt = select(ALERT).where(ALERT.c.status.in_(list(chosen.statuses)))
+        for column, values in (
+            (ALERT.c.rule, chosen.rules),
+            (ALERT.c.source, chosen.sources),
+            (ALERT.c.subject_id, chosen.subjects),
+        ):
+            if values:
+                stmt = stmt.where(column.in_(sorted(values)))
+        if chosen.since is not None:
+            stmt = stmt.where(ALERT.c.last_seen_at >= chosen.since)
         with self._reader.connect() as conn:
-            return [to_alert(row) for row in conn.execute(stmt).mappings()]
+            return [to_alert(row) for row in conn.execute(stmt.order_by(ALERT.c.id)).mappings()]
+
+    def history(self, alert_id: int) -> list[Event]:
+        """Every change of the alert, oldest first (``alert_event``)."""
+        self.get(alert_id)
+        stmt = select(EVENT).where(EVENT.c.alert_id == alert_id).order_by(EVENT.c.id)
+        with self._reader.connect() as conn:
+            return [
+                Event(row.revision, row.kind, row.at, row.note, jsonx.loads(row.body))
+                for row in conn.execute(stmt)
+            ]
 
     def live_counts(self) -> dict[tuple[str, str], int]:
         """(rule, status) → how many alerts are open or acknowledged."""
@@ -229,8 +275,11 @@ class AlertStore:
             )
             stmt = insert(ALERT).values(**to_columns(new, now)).returning(ALERT.c.id)
             new = dataclasses.replace(new, id=conn.execute(stmt).scalar_one())
-        elif action.kind == "touch":
-            new = dataclasses.replace(current, last_seen_at=now, detail=evidence["detail"])
+        elif action.kind == "touch":  # same primary numbers: supporting evidence refreshed
+            quiet = {k: evidence[k] for k in ("detail", "evidence", "related", "snapshot_seqs")}
+            new = dataclasses.replace(
+                current, last_seen_at=now, severity=evidence["severity"], **quiet
+            )
         elif action.kind == "update":
             new = dataclasses.replace(
                 current, **evidence, status=OPEN, revision=action.revision, last_seen_at=now
@@ -242,6 +291,7 @@ class AlertStore:
                 revision=action.revision,
                 resolved_at=now,
                 resolved_by=BY_RECONCILE,
+                resolution=CORRECTED,  # the check passes again: the data was corrected
             )
         if current is not None:
             self._save(conn, current, new, now)
@@ -304,22 +354,63 @@ class AlertStore:
         """An open alert becomes acknowledged (acknowledging twice only updates the note)."""
         return self._by_person(alert_id, note, now, ACKNOWLEDGED, "acknowledged")
 
-    def resolve(self, alert_id: int, note: str, now: datetime) -> Alert:
-        """A live alert becomes resolved by a person; the same evidence will not reopen it."""
-        return self._by_person(alert_id, note, now, RESOLVED, "resolved_by_person")
+    def resolve(
+        self, alert_id: int, note: str, now: datetime, resolution: Resolution | None = None
+    ) -> Alert:
+        """A live alert becomes resolved by a person, with how (``explained`` unless said);
+        the same evidence will not reopen it."""
+        how = resolution or Resolution("explained")
+        return self._by_person(alert_id, note, now, RESOLVED, "resolved_by_person", how)
 
-    def _by_person(self, alert_id: int, note: str, now: datetime, status: str, event: str) -> Alert:
+    def acknowledge_many(self, alert_ids: Sequence[int], note: str, now: datetime) -> list[Alert]:
+        """Acknowledge each alert, all or none (one transaction)."""
+        return self._many(alert_ids, note, now, ACKNOWLEDGED, "acknowledged", None)
+
+    def resolve_many(
+        self, alert_ids: Sequence[int], note: str, now: datetime, resolution: Resolution
+    ) -> list[Alert]:
+        """Resolve each alert the same way, all or none (one transaction)."""
+        return self._many(alert_ids, note, now, RESOLVED, "resolved_by_person", resolution)
+
+    def _by_person(
+        self,
+        alert_id: int,
+        note: str,
+        now: datetime,
+        status: str,
+        event: str,
+        resolution: Resolution | None = None,
+    ) -> Alert:
+        return self._many([alert_id], note, now, status, event, resolution)[0]
+
+    def _many(
+        self,
+        alert_ids: Sequence[int],
+        note: str,
+        now: datetime,
+        status: str,
+        event: str,
+        resolution: Resolution | None,
+    ) -> list[Alert]:
+        done: list[Alert] = []
         with self.engine.begin() as conn:
-            row = conn.execute(select(ALERT).where(ALERT.c.id == alert_id)).mappings().first()
-            if row is None:
-                raise AlertNotFound(f"no alert with id {alert_id}")
-            current = to_alert(row)
-            if not current.live:
-                raise AlertStateError(f"alert {alert_id} is already resolved")
-            changes: dict[str, Any] = {"status": status, "note": note}
-            if status == RESOLVED:
-                changes |= {"resolved_at": now, "resolved_by": BY_PERSON}
-            new = dataclasses.replace(current, **changes)
-            self._save(conn, current, new, now)
-            self._event(conn, new, event, now, notify=False)
-        return new
+            for alert_id in dict.fromkeys(alert_ids):
+                row = conn.execute(select(ALERT).where(ALERT.c.id == alert_id)).mappings().first()
+                if row is None:
+                    raise AlertNotFound(f"no alert with id {alert_id}")
+                current = to_alert(row)
+                if not current.live:
+                    raise AlertStateError(f"alert {alert_id} is already resolved")
+                changes: dict[str, Any] = {"status": status, "note": note}
+                if status == RESOLVED and resolution is not None:
+                    changes |= {
+                        "resolved_at": now,
+                        "resolved_by": BY_PERSON,
+                        "resolution": resolution.kind,
+                        "resolution_account": resolution.account,
+                    }
+                new = dataclasses.replace(current, **changes)
+                self._save(conn, current, new, now)
+                self._event(conn, new, event, now, notify=False)
+                done.append(new)
+        return done

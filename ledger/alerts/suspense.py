@@ -1,4 +1,5 @@
-"""Link a finding to the journal entry whose ``equity:suspense`` leg carries its difference.
+"""Link a finding to the journal entry whose suspense leg (``assets:suspense:…``) carries its
+difference.
 
 That entry is the subject object's *effective* entry (a new version with the same postings
 posts nothing, so it may belong to an earlier version), and only if it has a suspense leg of
@@ -12,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from sqlalchemy.engine import Engine
 
 from ledger.alerts.state import AlertKey, key_of
-from ledger.journal.accounts import SUSPENSE
+from ledger.journal.accounts import is_suspense
 from ledger.model import Snapshot
 from ledger.reconcile.rules import Finding
 from ledger.storage.engine import read_only
@@ -46,7 +47,7 @@ def suspense_links(
         if entry is None or entry.seq is None:
             continue
         if any(
-            p.account == SUSPENSE
+            is_suspense(p.account)
             and p.currency == finding.currency
             and p.amount == finding.difference
             for p in entry.postings

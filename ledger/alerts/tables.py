@@ -47,7 +47,7 @@ class Alert(SQLModel, table=True):
     status: str = Field(sa_type=String(16))  # open | acknowledged | resolved
     revision: int  # bumped by every change that is announced (opened, updated, resolved)
     fingerprint: str = Field(sa_type=String(64))
-    currency: str = Field(sa_type=String(32))
+    currency: str = Field(sa_type=String(32).with_variant(String(80), "postgresql"))  # see 0007
     expected: str = Field(sa_type=Text)
     actual: str = Field(sa_type=Text)
     difference: str = Field(sa_type=Text)
@@ -62,6 +62,13 @@ class Alert(SQLModel, table=True):
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     resolved_by: str | None = Field(default=None, sa_type=String(16))  # reconcile | person
     note: str | None = Field(default=None, sa_type=Text)
+    # An incident (0008): its severity, every failing check, the other subjects involved, and
+    # how a person resolved it (corrected | write-off | explained, and the write-off account).
+    severity: str = Field(default="warn", sa_type=String(16))
+    evidence: str = Field(default="[]", sa_type=Text)  # JSON array of checks
+    related: str = Field(default="[]", sa_type=Text)  # JSON array of subject ids
+    resolution: str | None = Field(default=None, sa_type=String(16))
+    resolution_account: str | None = Field(default=None, sa_type=String(255))
 
 
 class AlertEvent(SQLModel, table=True):

@@ -2,6 +2,8 @@
 
 Each writer takes an iterator and a text stream, writes one line per row as it goes and keeps
 nothing, so memory stays constant for any ledger size. Money is written as decimal strings.
+The JSON lines keep every field as stored (signed ``amount``, times to the microsecond); the
+CSV is the accountant's form (``CSV_COLUMNS``): ISO dates, debit and credit columns.
 """
 
 from __future__ import annotations
@@ -20,13 +22,36 @@ JOURNAL_COLUMNS: tuple[str, ...] = (
     "journal_id",
     "seq",
     "date",
+    "recorded_at",
     "account",
     "currency",
     "amount",
+    "value",
+    "value_currency",
     "source",
     "external_id",
     "snapshot_seq",
     "description",
+    "reverses",
+    "original_date",
+    "value_source",
+)
+
+# The journal CSV an accounting system or spreadsheet imports: one row per posting, a debit or
+# a credit (never both, never signed), the entry's key to group and to follow ``reverses``.
+CSV_COLUMNS: tuple[str, ...] = (
+    "date",  # effective date, YYYY-MM-DD (UTC)
+    "recorded_at",  # when tally recorded the entry, ISO-8601 UTC to the second
+    "entry",  # the entry's key: groups its rows; what ``reverses`` points at
+    "account",
+    "debit",
+    "credit",
+    "currency",
+    "value",  # the leg's fiat worth by the gateway's quote, signed like debit − credit
+    "value_currency",
+    "memo",
+    "reference",  # the gateway's id of the object (order, payment, refund)
+    "reverses",  # the key of the entry this one reverses
 )
 
 
@@ -61,15 +86,48 @@ def posting_rows(entries: Iterable[JournalEntry]) -> Iterator[dict[str, Any]]:
             yield {
                 "journal_id": entry.key,
                 "seq": entry.seq,
-                "date": iso_utc(entry.date),
+                "date": iso_utc(entry.date),  # effective: when the economic event happened
+                "recorded_at": None if entry.recorded_at is None else iso_utc(entry.recorded_at),
                 "account": posting.account,
                 "currency": posting.currency,
                 "amount": fmt(posting.amount),
+                "value": None if posting.value is None else fmt(posting.value),
+                "value_currency": posting.value_currency,
                 "source": entry.source,
                 "external_id": entry.external_id,
                 "snapshot_seq": entry.snapshot_seq,
                 "description": entry.description,
+                "reverses": entry.reverses_key,
+                "original_date": entry.meta.get("original_date"),
+                "value_source": entry.meta.get("value_source"),
             }
+
+
+def csv_rows(entries: Iterable[JournalEntry]) -> Iterator[dict[str, str]]:
+    """``CSV_COLUMNS`` rows: one per posting, in entry order then posting order."""
+    for entry in entries:
+        day = as_utc(entry.date).date().isoformat()
+        recorded = "" if entry.recorded_at is None else _seconds_z(entry.recorded_at)
+        for posting in entry.postings:
+            amount = posting.amount
+            yield {
+                "date": day,
+                "recorded_at": recorded,
+                "entry": entry.key,
+                "account": posting.account,
+                "debit": fmt(amount) if amount >= 0 else "",
+                "credit": fmt(amount.copy_negate()) if amount < 0 else "",  # exact: no context
+                "currency": posting.currency,
+                "value": "" if posting.value is None else fmt(posting.value),
+                "value_currency": posting.value_currency or "",
+                "memo": entry.description,
+                "reference": entry.external_id,
+                "reverses": entry.reverses_key or "",
+            }
+
+
+def _seconds_z(moment: datetime) -> str:
+    return as_utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def write_jsonl(rows: Iterable[dict[str, Any]], out: TextIO) -> int:
@@ -91,11 +149,11 @@ def write_journal_jsonl(entries: Iterable[JournalEntry], out: TextIO) -> int:
 
 
 def write_journal_csv(entries: Iterable[JournalEntry], out: TextIO) -> int:
-    """CSV with a header row; ``None`` (an entry not yet stored has no seq) becomes empty."""
-    writer = csv.DictWriter(out, fieldnames=JOURNAL_COLUMNS, quoting=csv.QUOTE_MINIMAL)
+    """``CSV_COLUMNS`` with a header row; an empty cell is a missing value."""
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, quoting=csv.QUOTE_MINIMAL)
     writer.writeheader()
     count = 0
-    for row in posting_rows(entries):
+    for row in csv_rows(entries):
         writer.writerow(row)
         count += 1
     return count

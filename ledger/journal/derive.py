@@ -11,7 +11,17 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 
-from ledger.journal.postings import Derived, DeriverTable, UnpostableSnapshot, deriver_for
+from ledger.journal.adjustments import ADJUSTMENT, derive_adjustment
+from ledger.journal.periods import LEDGER_SOURCE, PERIOD_CLOSE
+from ledger.journal.postings import (
+    NO_HISTORY,
+    Derived,
+    Deriver,
+    DeriverTable,
+    History,
+    UnpostableSnapshot,
+    deriver_for,
+)
 from ledger.model import JournalEntry, Posting, Snapshot
 from ledger.money import exact_arithmetic, fmt
 from ledger.precision import PrecisionTable
@@ -29,8 +39,25 @@ __all__ = [
     "plan_entries",
 ]
 
-# What the store calls for each new snapshot: (snapshot, effective entry, precision) → entries.
-JournalPlanner = Callable[[Snapshot, JournalEntry | None, PrecisionTable], list[JournalEntry]]
+# What the store calls for each new snapshot: (snapshot, effective entry, precision, history)
+# → entries.
+JournalPlanner = Callable[
+    [Snapshot, JournalEntry | None, PrecisionTable, History], list[JournalEntry]
+]
+
+
+def _posts_nothing(
+    snapshot: Snapshot, precision: PrecisionTable, history: History = NO_HISTORY, /
+) -> Derived | None:
+    return None
+
+
+# tally's own records in the chain, whatever gateways are configured: a period close posts
+# nothing itself (it changes where later entries are dated); an adjustment posts what it asks.
+LEDGER_DERIVERS: dict[tuple[str, str], Deriver] = {
+    (LEDGER_SOURCE, PERIOD_CLOSE): _posts_nothing,
+    (LEDGER_SOURCE, ADJUSTMENT): derive_adjustment,
+}
 
 
 class UnbalancedEntry(ValueError):
@@ -47,6 +74,7 @@ def plan_entries(
     effective: JournalEntry | None,
     precision: PrecisionTable,
     derivers: DeriverTable,
+    history: History = NO_HISTORY,
 ) -> list[JournalEntry]:
     """The entries to append for ``snapshot``, given the object's currently effective entry.
 
@@ -55,9 +83,9 @@ def plan_entries(
     ``derivers`` has none for (source, kind) or the payload cannot be derived, and
     ``UnbalancedEntry`` if a deriver ever broke the balance.
     """
-    deriver = deriver_for(derivers, snapshot.source, snapshot.kind)
+    deriver = deriver_for({**LEDGER_DERIVERS, **derivers}, snapshot.source, snapshot.kind)
     with exact_arithmetic():
-        return _plan(snapshot, effective, deriver(snapshot, precision))
+        return _plan(snapshot, effective, deriver(snapshot, precision, history))
 
 
 def journal_planner(derivers: DeriverTable) -> JournalPlanner:
@@ -65,9 +93,12 @@ def journal_planner(derivers: DeriverTable) -> JournalPlanner:
     table = dict(derivers)  # a snapshot of the table: later edits to the caller's copy don't leak
 
     def planner(
-        snapshot: Snapshot, effective: JournalEntry | None, precision: PrecisionTable
+        snapshot: Snapshot,
+        effective: JournalEntry | None,
+        precision: PrecisionTable,
+        history: History = NO_HISTORY,
     ) -> list[JournalEntry]:
-        return plan_entries(snapshot, effective, precision, table)
+        return plan_entries(snapshot, effective, precision, table, history)
 
     return planner
 
@@ -92,6 +123,7 @@ def _plan(
                 external_id=snapshot.external_id,
                 snapshot_seq=snapshot.seq,
                 postings=derived.postings,
+                meta=derived.meta,
             )
         )
     for entry in planned:
@@ -110,16 +142,33 @@ def _reversal(effective: JournalEntry, snapshot: Snapshot, derived: Derived | No
         source=snapshot.source,
         external_id=snapshot.external_id,
         snapshot_seq=snapshot.seq,
-        postings=tuple(Posting(p.account, p.currency, -p.amount) for p in effective.postings),
+        postings=tuple(_negated(p) for p in effective.postings),
         reverses_key=effective.key,
     )
 
 
-def _same_postings(a: Iterable[Posting], b: Iterable[Posting]) -> bool:
-    """Equal as multisets of (account, currency, value); ``1.0`` and ``1.00`` are the same."""
+def _negated(posting: Posting) -> Posting:
+    value = None if posting.value is None else -posting.value
+    return Posting(
+        posting.account, posting.currency, -posting.amount, value, posting.value_currency
+    )
 
-    def shape(postings: Iterable[Posting]) -> Counter[tuple[str, str, str]]:
-        return Counter((p.account, p.currency, fmt(p.amount)) for p in postings)
+
+def _same_postings(a: Iterable[Posting], b: Iterable[Posting]) -> bool:
+    """Equal as multisets of (account, currency, amount, value, value currency); ``1.0`` and
+    ``1.00`` are the same."""
+
+    def shape(postings: Iterable[Posting]) -> Counter[tuple[str, str, str, str, str]]:
+        return Counter(
+            (
+                p.account,
+                p.currency,
+                fmt(p.amount),
+                "" if p.value is None else fmt(p.value),
+                p.value_currency or "",
+            )
+            for p in postings
+        )
 
     return shape(a) == shape(b)
 

@@ -8,13 +8,13 @@ several sources (accounts), so a deriver takes the source from the snapshot it p
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from decimal import Decimal
-from typing import Any
+from decimal import ROUND_DOWN, Decimal
+from typing import Any, Protocol
 
-from ledger.journal.accounts import residual_account
+from ledger.journal.accounts import SUSPENSE, residual_account
 from ledger.model import Posting, Snapshot
 from ledger.money import InvalidAmount, to_decimal
 from ledger.precision import PrecisionTable
@@ -30,14 +30,40 @@ class UnpostableSnapshot(ValueError):
 
 @dataclass(frozen=True)
 class Derived:
-    """What one snapshot version should have posted: balanced postings, in a fixed order."""
+    """What one snapshot version should have posted: balanced postings, in a fixed order,
+    dated when the economic event happened; ``meta`` says where values came from and flags
+    such as ``no-price``."""
 
     postings: tuple[Posting, ...]
     date: datetime
     description: str
+    meta: Mapping[str, Any] = field(default_factory=dict)
 
 
-Deriver = Callable[[Snapshot, PrecisionTable], Derived | None]
+class History(Protocol):
+    """The stored versions of an object, oldest first, including the one being derived: what a
+    deriver reads to date an event by when it first appeared (a refund by the first REFUNDED
+    version of its order)."""
+
+    def versions(self, source: str, kind: str, external_id: str) -> Sequence[Snapshot]: ...
+
+
+class _NoHistory:
+    def versions(self, source: str, kind: str, external_id: str) -> Sequence[Snapshot]:
+        return ()
+
+
+NO_HISTORY: History = _NoHistory()
+
+
+class Deriver(Protocol):
+    """Snapshot (+ precision, + the history of related objects) → what it posts, or None."""
+
+    def __call__(
+        self, snapshot: Snapshot, precision: PrecisionTable, history: History = NO_HISTORY, /
+    ) -> Derived | None: ...
+
+
 DeriverTable = Mapping[tuple[str, str], Deriver]  # (source, kind) → deriver
 
 
@@ -85,8 +111,18 @@ def read_currency(payload: Mapping[str, Any], name: str = "currency") -> str:
 
 
 def legs(*postings: Posting | None) -> tuple[Posting, ...]:
-    """The postings in the order given, without absent or zero-amount lines."""
-    return tuple(p for p in postings if p is not None and p.amount != 0)
+    """The postings in the order given, lines to the same account and currency summed into the
+    first, without absent or zero-amount lines."""
+    merged: dict[tuple[str, str], Posting] = {}
+    for posting in postings:
+        if posting is None:
+            continue
+        key = (posting.account, posting.currency)
+        seen = merged.get(key)
+        merged[key] = (
+            posting if seen is None else replace(seen, amount=seen.amount + posting.amount)
+        )
+    return tuple(p for p in merged.values() if p.amount != 0)
 
 
 def split(gross: Decimal, fee: Decimal, obtained: Decimal | None) -> tuple[Decimal, Decimal]:
@@ -97,8 +133,39 @@ def split(gross: Decimal, fee: Decimal, obtained: Decimal | None) -> tuple[Decim
     return obtained, gross - fee - obtained
 
 
-def residual(precision: PrecisionTable, currency: str, difference: Decimal) -> Posting | None:
-    """The leg absorbing ``difference`` (rounding within tolerance, suspense beyond), if any."""
+def residual(
+    precision: PrecisionTable,
+    currency: str,
+    difference: Decimal,
+    unit: Decimal | None = None,
+    *,
+    suspense: str = SUSPENSE,
+) -> Posting | None:
+    """The leg absorbing ``difference`` (rounding within tolerance, the object's ``suspense``
+    sub-account beyond), if any. ``unit`` is the currency's learned unit when the table does
+    not know it."""
     if difference == 0:
         return None
-    return Posting(residual_account(precision, currency, difference), currency, difference)
+    account = residual_account(precision, currency, difference, unit, suspense)
+    return Posting(account, currency, difference)
+
+
+def chain_unit(precision: PrecisionTable, currency: str, *amounts: Decimal | None) -> Decimal:
+    """One unit of ``currency`` on chain: the configured one, else learned from the gateway's
+    own amounts (the finest digits they carry) — never guessed (inferred: a gateway writes an
+    amount with no more digits than the chain holds)."""
+    if precision.knows(currency):
+        return precision.unit(currency)
+    places = 0
+    for amount in amounts:
+        if amount is not None:
+            exponent = amount.normalize().as_tuple().exponent
+            assert isinstance(exponent, int)  # parse_amount admits finite values only
+            places = max(places, -exponent)
+    return Decimal(1).scaleb(-places)
+
+
+def on_chain(amount: Decimal, unit: Decimal) -> tuple[Decimal, Decimal]:
+    """(what a wallet can hold, the sub-unit residue): ``amount`` cut toward zero to ``unit``."""
+    held = amount.quantize(unit, rounding=ROUND_DOWN)
+    return held, amount - held

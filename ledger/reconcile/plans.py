@@ -19,7 +19,8 @@ from typing import NamedTuple, Protocol
 from ledger.alerts.state import Scope
 from ledger.model import Snapshot
 from ledger.precision import PrecisionTable
-from ledger.reconcile.rules import Finding, Rule
+from ledger.reconcile.policy import RulePolicy
+from ledger.reconcile.rules import Finding, Precisions, Rule
 
 Link = tuple[str, str, str, str]  # (source, link name, from_id, to_id)
 
@@ -30,6 +31,10 @@ class Lookup(Protocol):
     def latest(self, source: str, kind: str, ids: Sequence[str]) -> dict[str, Snapshot]: ...
 
     def linked(self, source: str, link: str, ids: Sequence[str]) -> dict[str, set[str]]: ...
+
+    def versions(self, source: str, kind: str, ids: Sequence[str]) -> dict[str, list[Snapshot]]:
+        """Every stored version of each object, oldest first (the regression rules)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -86,11 +91,18 @@ class SourcePlan(Protocol):
 
 
 class Terms(NamedTuple):
-    """What the rules judge with, in the order the evaluate functions take them."""
+    """What the rules judge with, in the order the evaluate functions take them; ``policy``
+    gives each rule its own view of the precision table (its tolerances)."""
 
     precision: PrecisionTable
     now: datetime
     grace: timedelta
+    policy: RulePolicy = RulePolicy()
+
+    def judging(self, rules: Mapping[str, Rule]) -> Precisions:
+        """What the gateways' evaluate functions take as ``precision``: rule id → its table."""
+        tables = {rid: self.policy.precision(rule, self.precision) for rid, rule in rules.items()}
+        return lambda rule_id: tables.get(rule_id, self.precision)
 
 
 class Loaded:
@@ -109,6 +121,7 @@ class Loaded:
             kind: dict(group) for kind, group in (preloaded or {}).items()
         }
         self._asked: dict[str, set[str]] = {k: set(v) for k, v in self.by_kind.items()}
+        self._versions: dict[tuple[str, str], list[Snapshot]] = {}
 
     def get(self, kind: str, ids: Iterable[str]) -> dict[str, Snapshot]:
         wanted = set(ids)
@@ -123,6 +136,16 @@ class Loaded:
     def linked(self, link: str, ids: Iterable[str]) -> dict[str, set[str]]:
         wanted = sorted(set(ids))
         return self._lookup.linked(self._source, link, wanted) if wanted else {}
+
+    def versions(self, kind: str, ids: Iterable[str]) -> dict[str, list[Snapshot]]:
+        """Every stored version of each object, oldest first, read once per object."""
+        wanted = set(ids)
+        missing = sorted(i for i in wanted if (kind, i) not in self._versions)
+        if missing:
+            found = self._lookup.versions(self._source, kind, missing)
+            for i in missing:
+                self._versions[(kind, i)] = found.get(i, [])
+        return {i: self._versions[(kind, i)] for i in wanted}
 
 
 PlanTable = Mapping[str, SourcePlan]  # source name → its plan

@@ -7,19 +7,21 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from ledger import chain, jsonx
 from ledger.errors import InexactAmount, InvalidEntry
-from ledger.journal.postings import UnpostableSnapshot
+from ledger.journal.periods import defer_into_open_period
+from ledger.journal.postings import History, UnpostableSnapshot
 from ledger.model import JournalEntry, RawRecord, Snapshot
 from ledger.precision import PrecisionTable
 from ledger.storage.types import check_amount
 
 ObjectKey = tuple[str, str, str]  # (source, kind, external_id)
-Planner = Callable[[Snapshot, JournalEntry | None, PrecisionTable], list[JournalEntry]]
+Planner = Callable[[Snapshot, JournalEntry | None, PrecisionTable, History], list[JournalEntry]]
+StoredVersions = Callable[[ObjectKey], Sequence[Snapshot]]  # the store's versions of an object
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,8 @@ class Layout:
                 "reverses_key": e.reverses_key,
                 "prev_hash": e.prev_hash,
                 "entry_hash": e.entry_hash,
+                "recorded_at": e.recorded_at,
+                "meta": meta_text(e.meta),
             }
             for e, kind in self.journal
         ]
@@ -93,10 +97,36 @@ class Layout:
                 "account": p.account,
                 "currency": p.currency,
                 "amount": p.amount,
+                "value": p.value,
+                "value_currency": p.value_currency,
             }
             for e, _ in self.journal
             for i, p in enumerate(e.postings)
         ]
+
+
+def meta_text(meta: Mapping[str, Any]) -> str | None:
+    """An entry's metadata as stored: canonical JSON, or NULL when there is none."""
+    return jsonx.canonical(dict(meta)).decode("utf-8") if meta else None
+
+
+class _BatchHistory:
+    """An object's versions as the deriver sees them mid-append: stored ones, then those placed
+    earlier in this batch (an order and its refund can arrive in one page)."""
+
+    def __init__(self, stored: StoredVersions) -> None:
+        self._stored = stored
+        self._cache: dict[ObjectKey, list[Snapshot]] = {}
+        self._batch: dict[ObjectKey, list[Snapshot]] = defaultdict(list)
+
+    def versions(self, source: str, kind: str, external_id: str) -> Sequence[Snapshot]:
+        key = (source, kind, external_id)
+        if key not in self._cache:  # the stored rows; this batch's are not written yet
+            self._cache[key] = list(self._stored(key))
+        return [*self._cache[key], *self._batch.get(key, ())]
+
+    def placed(self, snapshot: Snapshot) -> None:
+        self._batch[(snapshot.source, snapshot.kind, snapshot.external_id)].append(snapshot)
 
 
 def _exact(value: Any) -> bool:
@@ -145,6 +175,8 @@ def check_entry(entry: JournalEntry, snapshot: Snapshot) -> None:
     totals: dict[str, Decimal] = defaultdict(Decimal)
     for posting in entry.postings:
         totals[posting.currency] += check_amount(posting.amount)
+        if posting.value is not None:
+            check_amount(posting.value)
     unbalanced = sorted(currency for currency, total in totals.items() if total != 0)
     if unbalanced:
         raise InvalidEntry(f"journal entry {entry.key!r} does not balance in {unbalanced}")
@@ -189,7 +221,11 @@ def _link_journal(entry: JournalEntry, object_kind: str, seq: int, prev: str) ->
         external_id=entry.external_id,
         snapshot_seq=entry.snapshot_seq,
         reverses_key=entry.reverses_key,
-        postings=[(p.account, p.currency, p.amount) for p in entry.postings],
+        postings=[
+            (p.account, p.currency, p.amount, p.value, p.value_currency) for p in entry.postings
+        ],
+        recorded_at=entry.recorded_at,
+        meta=entry.meta,
     )
     return replace(entry, seq=seq, prev_hash=prev, entry_hash=chain.entry_hash(prev, record))
 
@@ -204,6 +240,8 @@ def layout(
     precision: PrecisionTable,
     planner: Planner,
     skip_keys: frozenset[str] = frozenset(),
+    stored_versions: StoredVersions = lambda key: (),
+    closed_through: date | None = None,
 ) -> Layout:
     """Place every new snapshot and journal entry after ``head``.
 
@@ -212,13 +250,15 @@ def layout(
     which the entries placed so far in this batch update. Entries whose key is in
     ``skip_keys`` (already stored) or was placed earlier in the batch are dropped. A snapshot
     the planner cannot post (``UnpostableSnapshot``, an amount finer than 18 places) is kept
-    without entries and listed in ``unpostable`` for quarantine.
+    without entries and listed in ``unpostable`` for quarantine. Every entry is recorded at
+    ``observed_at``; one dated on or before ``closed_through`` moves to the first open day.
     """
     seq, prev = head
     out = Layout(base=head, head=head)
     latest = dict(latest)
     effective = dict(effective)
     placed_keys: set[str] = set()
+    history = _BatchHistory(stored_versions)
     for item in prepared:
         key = item.object_key
         current = latest.get(key)
@@ -232,8 +272,12 @@ def layout(
         out.payload_texts.append(item.payload_text)
         prev = snapshot.entry_hash
         latest[key] = Latest(version, item.content_hash)
+        history.placed(snapshot)
         try:
-            planned = planner(snapshot, effective.get(key), precision)
+            planned = [
+                defer_into_open_period(replace(entry, recorded_at=observed_at), closed_through)
+                for entry in planner(snapshot, effective.get(key), precision, history)
+            ]
             for entry in planned:
                 check_entry(entry, snapshot)
         except (UnpostableSnapshot, InexactAmount) as exc:

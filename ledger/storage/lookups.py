@@ -6,15 +6,27 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Select, String, bindparam, select
+from sqlalchemy import Select, String, bindparam, func, select
 from sqlalchemy.engine import Connection
 
-from ledger.model import JournalEntry
+from ledger.journal.periods import LEDGER_SOURCE, PERIOD_CLOSE
+from ledger.model import JournalEntry, Snapshot
 from ledger.storage.batch import Latest, ObjectKey
-from ledger.storage.reads import POSTING_COLUMNS, J, P, S, listed, one_of, to_entry
+from ledger.storage.reads import (
+    POSTING_COLUMNS,
+    SNAPSHOT_COLUMNS,
+    J,
+    P,
+    S,
+    listed,
+    one_of,
+    to_entry,
+    to_snapshot,
+)
 from ledger.storage.tables import JOURNAL
 
 
@@ -41,6 +53,12 @@ def _statements(dialect: str) -> dict[str, Select[Any]]:
         .where(one_of(dialect, P.journal_seq, "seqs"))
         .order_by(P.journal_seq, P.idx),
         "keys": select(J.key).where(one_of(dialect, J.key, "keys")),
+        "versions": select(*SNAPSHOT_COLUMNS)
+        .where(S.external_id == bindparam("id"), S.source == source, S.kind == kind)
+        .order_by(S.version),
+        "closed": select(func.max(S.external_id)).where(
+            S.source == LEDGER_SOURCE, S.kind == PERIOD_CLOSE
+        ),
     }
 
 
@@ -91,3 +109,21 @@ def stored_keys(conn: Connection, keys: Sequence[str]) -> frozenset[str]:
     dialect = conn.dialect.name
     params = {"keys": listed(dialect, keys)}
     return frozenset(conn.execute(_statements(dialect)["keys"], params).scalars())
+
+
+def versions(conn: Connection, key: ObjectKey) -> list[Snapshot]:
+    """Every stored version of one object, oldest first (an index range on external_id)."""
+    source, kind, external_id = key
+    params = {"id": external_id, "source": source, "kind": kind}
+    return [
+        to_snapshot(row) for row in conn.execute(_statements(conn.dialect.name)["versions"], params)
+    ]
+
+
+def closed_through(conn: Connection) -> date | None:
+    """The last day of the latest closed period, or None when no period was ever closed.
+
+    Close ids are ISO dates, so the greatest id is the latest close (closes only move forward).
+    """
+    latest = conn.execute(_statements(conn.dialect.name)["closed"]).scalar_one_or_none()
+    return None if latest is None else date.fromisoformat(latest)

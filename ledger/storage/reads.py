@@ -123,12 +123,16 @@ def to_entry(row: Row[Any], postings: Sequence[Row[Any]]) -> JournalEntry:
         source=row.source,
         external_id=row.external_id,
         snapshot_seq=row.snapshot_seq,
-        postings=tuple(Posting(p.account, p.currency, p.amount) for p in postings),
+        postings=tuple(
+            Posting(p.account, p.currency, p.amount, p.value, p.value_currency) for p in postings
+        ),
         reverses_key=row.reverses_key,
         seq=row.seq,
         prev_hash=row.prev_hash,
         entry_hash=row.entry_hash,
         extra={"object_kind": row.object_kind},
+        recorded_at=row.recorded_at,
+        meta=jsonx.loads(row.meta) if row.meta else {},
     )
 
 
@@ -144,7 +148,7 @@ SNAPSHOT_COLUMNS = (
     S.prev_hash,
     S.entry_hash,
 )
-POSTING_COLUMNS = (P.idx, P.account, P.currency, P.amount)
+POSTING_COLUMNS = (P.idx, P.account, P.currency, P.amount, P.value, P.value_currency)
 
 
 def latest_rows(source: str, kind: str) -> Select[Any]:
@@ -160,6 +164,13 @@ def latest_rows(source: str, kind: str) -> Select[Any]:
             newer.c.version > S.version,
         ),
     )
+
+
+def recorded_time() -> ColumnElement[Any]:
+    """When tally recorded a journal row: ``recorded_at``, or (rows older than migration 0007)
+    the observed time of its snapshot, appended in the same transaction."""
+    observed = select(S.observed_at).where(S.seq == J.snapshot_seq).scalar_subquery()
+    return func.coalesce(J.recorded_at, observed)
 
 
 def stored_later(kind: str) -> ColumnElement[bool]:

@@ -12,16 +12,28 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from functools import partial
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Select, and_, bindparam, exists, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from ledger import chain, jsonx
 from ledger.errors import LedgerError
+from ledger.journal.periods import (
+    LEDGER_SOURCE,
+    PERIOD_CLOSE,
+    PeriodClose,
+    check_close,
+    close_payload,
+    read_close,
+)
 from ledger.journal.postings import DeriverTable
+from ledger.journal.valuation import NO_PRICE
 from ledger.model import JournalEntry, RawRecord, Rejected, Snapshot
+from ledger.money import exact_arithmetic
 from ledger.precision import PrecisionTable
 from ledger.storage import lookups, reads
 from ledger.storage.batch import Layout, Planner, Prepared, layout, prepare
@@ -137,6 +149,7 @@ class LedgerStore:
             if p.object_key in latest and latest[p.object_key].content_hash != p.content_hash
         }
         effective = lookups.effective_entries(conn, sorted(changed))
+        closed = lookups.closed_through(conn)
         skip: frozenset[str] = frozenset()
         while True:  # converges: each pass only grows `skip`, bounded by the planned keys
             laid = layout(
@@ -148,6 +161,8 @@ class LedgerStore:
                 precision=self.precision,
                 planner=self._planner,
                 skip_keys=skip,
+                stored_versions=partial(lookups.versions, conn),
+                closed_through=closed,
             )
             stored = lookups.stored_keys(conn, [entry.key for entry, _ in laid.journal])
             if not stored:
@@ -169,12 +184,61 @@ class LedgerStore:
         if moved.rowcount != 1:  # only possible if something wrote around the head lock
             raise LedgerError("the chain head moved during the append; nothing was written")
 
+    def close_period(self, through: date, *, now: datetime, note: str = "") -> PeriodClose:
+        """Close the books through ``through``: a ``period-close`` record in the chain that seals
+        the head at this moment. Raises ``CloseRefused`` for a close twice, backwards or into
+        the future (``through`` must be before ``now``'s UTC day)."""
+        chain.iso_utc(now)
+        now = now.astimezone(UTC)
+        with self.engine.begin() as conn:
+            row = conn.execute(LOCK_HEAD).one_or_none()
+            if row is None:
+                raise LedgerError("ledger_head row is missing: run `tally db upgrade`")
+            closed = lookups.closed_through(conn)
+            check_close(through, [] if closed is None else [closed], now.date())
+            payload = close_payload(through, now, (row.seq, row.hash), note)
+            record = RawRecord(LEDGER_SOURCE, PERIOD_CLOSE, through.isoformat(), payload)
+            laid = self._lay_out(conn, [prepare(record)], now)
+            self._write(conn, laid)
+        return read_close(laid.snapshots[0])
+
     # --- reading
+
+    def periods(self) -> list[PeriodClose]:
+        """Every period close, oldest first."""
+        return [read_close(s) for s in self.iter_snapshots(source=LEDGER_SOURCE, kind=PERIOD_CLOSE)]
 
     def head(self) -> tuple[int, str]:
         with self._reader.connect() as conn:
             row = conn.execute(READ_HEAD).one()
         return row.seq, row.hash
+
+    def entry(self, key: str) -> JournalEntry | None:
+        """The journal entry with this key, with its postings; None when there is none."""
+        with self._reader.connect() as conn:
+            row = conn.execute(select(JOURNAL).where(J.key == key)).one_or_none()
+            if row is None:
+                return None
+            stmt: Select[Any] = (
+                select(*reads.POSTING_COLUMNS).where(P.journal_seq == row.seq).order_by(P.idx)
+            )
+            postings = conn.execute(stmt).all()
+        return reads.to_entry(row, postings)
+
+    def account_balance(self, account: str, currency: str) -> Decimal:
+        """The exact balance of one account in one commodity (summed here, never in SQL:
+        SQLite would sum money as floats)."""
+        with self._reader.connect() as conn:
+            amounts = conn.execute(
+                select(P.amount).where(P.account == account, P.currency == currency)
+            ).scalars()
+            with exact_arithmetic():
+                return sum(amounts, Decimal(0))
+
+    def unpriced_count(self) -> int:
+        """How many entries in force carry no fiat value (``iter_unpriced``)."""
+        with self._reader.connect() as conn:
+            return int(conn.execute(select(func.count(J.seq)).where(_unpriced())).scalar_one())
 
     def counts(self) -> dict[str, int]:
         tables = {
@@ -201,6 +265,26 @@ class LedgerStore:
             stmt = reads.latest_rows(source, kind).where(wanted)
             rows = conn.execute(stmt, {"ids": reads.listed(dialect, external_ids)})
             return {row.external_id: reads.to_snapshot(row) for row in rows}
+
+    def versions_many(
+        self, source: str, kind: str, external_ids: Sequence[str]
+    ) -> dict[str, list[Snapshot]]:
+        """Every stored version of each object, oldest first (one query)."""
+        found: dict[str, list[Snapshot]] = {}
+        if not external_ids:
+            return found
+        with self._reader.connect() as conn:
+            dialect = conn.dialect.name
+            stmt: Select[Any] = (
+                select(*reads.SNAPSHOT_COLUMNS)
+                .where(
+                    S.source == source, S.kind == kind, reads.one_of(dialect, S.external_id, "ids")
+                )
+                .order_by(S.external_id, S.version)
+            )
+            for row in conn.execute(stmt, {"ids": reads.listed(dialect, external_ids)}):
+                found.setdefault(row.external_id, []).append(reads.to_snapshot(row))
+        return found
 
     def iter_latest(self, source: str, kind: str, batch: int = 1000) -> Iterator[Snapshot]:
         """The latest version of every object of ``kind``, in external_id order."""
@@ -257,13 +341,31 @@ class LedgerStore:
             yield reads.to_snapshot(row)
 
     def iter_journal(
-        self, since_seq: int = 0, *, until: datetime | None = None, batch: int = 1000
+        self,
+        since_seq: int = 0,
+        *,
+        until: datetime | None = None,
+        recorded_by: datetime | None = None,
+        batch: int = 1000,
     ) -> Iterator[JournalEntry]:
-        """Journal entries in seq order with postings; ``until`` keeps those dated <= it."""
-        stmt = select(JOURNAL)
+        """Journal entries in seq order with postings; ``until`` keeps those dated <= it,
+        ``recorded_by`` those tally had recorded by then (what the ledger said at that time)."""
+        recorded = reads.recorded_time()
+        stmt = select(
+            *(c for c in JOURNAL.c if c is not J.recorded_at), recorded.label("recorded_at")
+        )
         if until is not None:
             stmt = stmt.where(J.date <= until)
+        if recorded_by is not None:
+            stmt = stmt.where(recorded <= recorded_by)
         rows = reads.keyset(self._reader, stmt, J.seq, since_seq, batch)
+        for row, postings in reads.with_postings(self._reader, rows, reads.POSTING_COLUMNS, batch):
+            yield reads.to_entry(row, postings)
+
+    def iter_unpriced(self, batch: int = 1000) -> Iterator[JournalEntry]:
+        """Entries in force flagged ``no-price`` (the gateway quoted no fiat value): not
+        reversals, and not reversed since."""
+        rows = reads.keyset(self._reader, select(JOURNAL).where(_unpriced()), J.seq, 0, batch)
         for row, postings in reads.with_postings(self._reader, rows, reads.POSTING_COLUMNS, batch):
             yield reads.to_entry(row, postings)
 
@@ -272,3 +374,13 @@ class LedgerStore:
     ) -> Iterator[dict[str, Any]]:
         """Every quarantined record (of ``source``) as its row, oldest first."""
         return iter_quarantined(self._reader, source, batch)
+
+
+def _unpriced() -> Any:
+    """Entries flagged ``no-price`` that are in force: not reversals, not reversed since."""
+    reversal = JOURNAL.alias("reversal")
+    return and_(
+        J.meta.contains(f'"{NO_PRICE}"', autoescape=True),
+        J.reverses_key.is_(None),
+        ~exists().where(reversal.c.reverses_key == J.key),
+    )

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     inspect,
+    text,
 )
 from sqlmodel import Field, SQLModel
 
@@ -47,6 +48,14 @@ class LedgerSnapshot(SQLModel, table=True):
     __tablename__ = "ledger_snapshot"
     __table_args__ = (
         UniqueConstraint("external_id", "source", "kind", "version", name="uq_snapshot_version"),
+        # tally's own records (period closes), found under the head lock on every append
+        Index(
+            "ix_snapshot_ledger_records",
+            "kind",
+            "external_id",
+            sqlite_where=text("source = 'tally'"),
+            postgresql_where=text("source = 'tally'"),
+        ),
     )
 
     seq: int = Field(sa_type=SEQ, primary_key=True, sa_column_kwargs={"autoincrement": False})
@@ -70,6 +79,7 @@ class LedgerJournal(SQLModel, table=True):
         ForeignKeyConstraint(["snapshot_seq"], ["ledger_snapshot.seq"], name="fk_journal_snapshot"),
         ForeignKeyConstraint(["reverses_key"], ["ledger_journal.key"], name="fk_journal_reverses"),
         Index("ix_journal_object", "external_id", "source", "object_kind", "seq"),
+        Index("ix_journal_date", "date"),
     )
 
     seq: int = Field(sa_type=SEQ, primary_key=True, sa_column_kwargs={"autoincrement": False})
@@ -83,6 +93,9 @@ class LedgerJournal(SQLModel, table=True):
     reverses_key: str | None = Field(default=None, sa_type=String(255))
     prev_hash: str = Field(sa_type=HASH)
     entry_hash: str = Field(sa_type=HASH)
+    # Since migration 0007; null on older rows (their recorded time is their snapshot's).
+    recorded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    meta: str | None = Field(default=None, sa_type=Text)  # canonical JSON, when not empty
 
 
 class LedgerPosting(SQLModel, table=True):
@@ -96,8 +109,13 @@ class LedgerPosting(SQLModel, table=True):
     journal_seq: int = Field(sa_type=SEQ, primary_key=True)
     idx: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     account: str = Field(sa_type=String(255))
-    currency: str = Field(sa_type=String(32))
+    # A Stellar CODE:ISSUER is up to 69 characters: 80 on PostgreSQL since migration 0007;
+    # SQLite never enforces a VARCHAR length, so its declared 32 stays (no table rebuild).
+    currency: str = Field(sa_type=String(32).with_variant(String(80), "postgresql"))
     amount: Decimal = Field(sa_type=Money)
+    # The gateway-quoted worth of the leg (migration 0007); null when no price was quoted.
+    value: Decimal | None = Field(default=None, sa_type=Money)
+    value_currency: str | None = Field(default=None, sa_type=String(32))
 
 
 class LedgerHead(SQLModel, table=True):

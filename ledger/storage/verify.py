@@ -18,6 +18,7 @@ from sqlalchemy import RowMapping, String, select, type_coerce
 
 from ledger import chain, jsonx
 from ledger.errors import ChainBroken
+from ledger.journal.periods import LEDGER_SOURCE, PERIOD_CLOSE
 from ledger.storage import reads
 from ledger.storage.engine import read_only
 from ledger.storage.reads import J, P, S
@@ -94,7 +95,16 @@ def _snapshot_link(row: Row) -> tuple[dict[str, Any], str]:
 
 
 def _journal_link(row: Row, postings: Sequence[Row]) -> tuple[dict[str, Any], str]:
-    legs = [(p["account"], p["currency"], Decimal(str(p["amount"]))) for p in postings]
+    legs = [
+        (
+            p["account"],
+            p["currency"],
+            Decimal(str(p["amount"])),
+            None if p.get("value") is None else Decimal(str(p["value"])),
+            p.get("value_currency"),
+        )
+        for p in postings
+    ]
     if [p["idx"] for p in postings] != list(range(len(postings))):
         raise ChainBroken(row["seq"], "posting numbers are not 0..n-1")
     record = chain.journal_record(
@@ -108,8 +118,20 @@ def _journal_link(row: Row, postings: Sequence[Row]) -> tuple[dict[str, Any], st
         snapshot_seq=row["snapshot_seq"],
         reverses_key=row["reverses_key"],
         postings=legs,
+        recorded_at=None if row.get("recorded_at") is None else _moment(row["recorded_at"]),
+        meta=jsonx.loads(row["meta"]) if row.get("meta") else None,
     )
     return record, "journal entry"
+
+
+def _check_seal(row: Row) -> None:
+    """A period close must seal the head it was appended on: the row just before it."""
+    if row["source"] != LEDGER_SOURCE or row["kind"] != PERIOD_CLOSE:
+        return
+    payload = jsonx.loads(row["payload"])
+    sealed = (payload.get("sealed_seq"), payload.get("sealed_hash"))
+    if sealed != (row["seq"] - 1, row["prev_hash"]):
+        raise ChainBroken(row["seq"], "period close does not seal the head it was appended on")
 
 
 def check_chain(
@@ -136,6 +158,8 @@ def check_chain(
             if seq > expected:
                 raise ChainBroken(expected, f"row is missing (the next row is seq {seq})")
             record, what = _snapshot_link(row) if postings is None else _journal_link(row, postings)
+            if postings is None:
+                _check_seal(row)
             if row["prev_hash"] != prev:
                 raise ChainBroken(seq, f"{what} prev_hash does not link to seq {seq - 1}")
             if chain.entry_hash(prev, record) != row["entry_hash"]:
@@ -167,9 +191,12 @@ def verify_store(
     engine = read_only(store.engine)
     as_stored = {S.observed_at.name: type_coerce(S.observed_at, String)}
     snapshot_columns = [as_stored.get(c.name, c).label(c.name) for c in reads.SNAPSHOT_COLUMNS]
-    journal_columns = [(type_coerce(c, String) if c is J.date else c).label(c.name) for c in J]
+    as_text = {J.date.name, J.recorded_at.name, P.amount.name, P.value.name}
+    journal_columns = [
+        (type_coerce(c, String) if c.name in as_text else c).label(c.name) for c in J
+    ]
     posting_columns = [
-        (type_coerce(c, String) if c is P.amount else c).label(c.name)
+        (type_coerce(c, String) if c.name in as_text else c).label(c.name)
         for c in reads.POSTING_COLUMNS
     ]
     head = store.head()

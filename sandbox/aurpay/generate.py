@@ -135,7 +135,7 @@ class Generator:
         obtained = self._obtained(amount, fee, currency, truncate)
         tx_amount = amount + (self._offset(currency) if "crosscheck" in plant else 0)
         tx_obtained = self._obtained(tx_amount, fee, currency, truncate)
-        tx_hash = self._tx_hash(order["chain"])
+        tx_hash = self.tx_hash(order["chain"])
         order.update(
             status="SUCCESS",
             refund=True,
@@ -269,7 +269,7 @@ class Generator:
             return "0x" + self._chars(_HEX, 40)
         return "T" + self._chars(_BASE58, 33)
 
-    def _tx_hash(self, chain: str) -> str:
+    def tx_hash(self, chain: str) -> str:
         digest = self._chars(_HEX, 64)
         return "0x" + digest if chain == "ETH" else digest
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from ledger.money import InvalidAmount, to_decimal
 from sandbox.aurpay import truth
+from sandbox.aurpay.cases import plant_cases
 from sandbox.aurpay.generate import (
     EPOCH,
     ORDER_PLANTS,
@@ -70,6 +71,10 @@ class World(WorldBase[Delivery]):
                 created = previous  # same second: newest-first order falls back to order_id
             self._create(created)
             previous = created
+        # Legitimate cases that must not alert (truth()["legit_cases"]), from their own Random.
+        self._cases = plant_cases(
+            config.seed, self._orders, self._txs, self._refunds, self._gen, self._list_tx
+        )
 
     # --- the four API reads
 
@@ -101,6 +106,7 @@ class World(WorldBase[Delivery]):
                 "refund_infos": deepcopy(list(self._refunds.values())),
                 "expected_mismatches": sorted(self.expected_mismatches()),
                 "dust_cases": sorted(self.dust_cases()),
+                "legit_cases": dict(self._cases),
                 "invalid_records": [asdict(r) for r in self._invalid],
                 "raw_orders": deepcopy(self._raw),
                 "deliveries": [asdict(d) for d in self._deliveries.items()],
@@ -117,6 +123,16 @@ class World(WorldBase[Delivery]):
         """(rule, subject_id) pairs off by less than one unit: must NOT be reported."""
         with self._lock:
             return truth.dust_cases(self._differences())
+
+    def held_by_grace(self) -> set[tuple[str, str]]:
+        """Planted pairs a fresh sync finds only after the refund grace: none (the sandbox
+        plants no refunded order without refund-info)."""
+        return set()
+
+    def legit_cases(self) -> dict[str, str]:
+        """Legitimate cases planted to catch false alerts: case name → order id."""
+        with self._lock:
+            return dict(self._cases)
 
     def invalid_records(self) -> list[InvalidRecord]:
         with self._lock:
@@ -231,10 +247,13 @@ class World(WorldBase[Delivery]):
         return str(order["order_id"])
 
     def _add_tx(self, tx: dict[str, Any]) -> None:
-        self._txs[tx["tx_id"]] = tx
-        self._add_row("transactions", (tx["create_time"], tx["tx_id"], 0), tx)
+        self._list_tx(tx)
         if self._rng.random() < self._faults.rate_invalid_record:
             self._add_junk(tx, self._gen.junk_transaction(tx))
+
+    def _list_tx(self, tx: dict[str, Any]) -> None:
+        self._txs[tx["tx_id"]] = tx
+        self._add_row("transactions", (tx["create_time"], tx["tx_id"], 0), tx)
 
     def _add_junk(self, near: dict[str, Any], junk: InvalidRecord) -> None:
         # Listed right next to the record it imitates: an extra item, never a replacement.

@@ -1,9 +1,8 @@
 """``tally sandbox``: serve a local Aurpay (default) or Ebioro over HTTP until Ctrl-C.
 
-Credentials come from the same settings the client of the gateway's default account reads —
-Aurpay: AURPAY_API_KEY, AURPAY_API_TOKEN, AURPAY_API_SECRET, AURPAY_CALLBACK_TOKEN,
-AURPAY_CALLBACK_SECRET; Ebioro: EBIORO_PUBLIC_KEY, EBIORO_SECRET_KEY — each falling back to the
-gateway's ``SANDBOX_*`` default when unset, so one .env serves both. Only their names are printed.
+It reads none of the client's settings: it accepts its own public test credentials (the
+``SANDBOX_*`` constants, not secrets) and prints the lines a client needs to reach it, as a
+``.env`` snippet with ``--env``.
 """
 
 from __future__ import annotations
@@ -13,47 +12,21 @@ import signal
 import threading
 from typing import Any
 
-from pydantic import SecretStr
-
-from sandbox.aurpay import SandboxConfig, SandboxCredentials, start_sandbox
-from sandbox.ebioro import EbioroCredentials, EbioroSandboxConfig
-from sandbox.ebioro import start_sandbox as start_ebioro
-from worker.accounts import env_prefix
-from worker.app.commands import Subparsers
+from worker.app.commands import MAX_PORT, Subparsers, int_range
 from worker.config import Settings
 from worker.errors import TallyError
-from worker.gateways import aurpay, ebioro
-from worker.gateways.aurpay import settings as aurpay_defaults
-from worker.gateways.aurpay.settings import AurpaySettings
-from worker.gateways.contract import Gateway, S
-from worker.gateways.ebioro import settings as ebioro_defaults
-from worker.gateways.ebioro.settings import EbioroSettings
 
-CREDENTIALS = (  # (AurpaySettings and SandboxCredentials field, default)
-    ("api_key", aurpay_defaults.SANDBOX_API_KEY),
-    ("api_token", aurpay_defaults.SANDBOX_API_TOKEN),
-    ("api_secret", aurpay_defaults.SANDBOX_API_SECRET),
-    ("callback_token", aurpay_defaults.SANDBOX_CALLBACK_TOKEN),
-    ("callback_secret", aurpay_defaults.SANDBOX_CALLBACK_SECRET),
-)
-EBIORO_CREDENTIALS = (  # (EbioroSettings and EbioroCredentials field, default)
-    ("public_key", ebioro_defaults.SANDBOX_PUBLIC_KEY),
-    ("secret_key", ebioro_defaults.SANDBOX_SECRET_KEY),
-)
 DEFAULT_PORTS = {"aurpay": 8077, "ebioro": 8079}  # 8078 is `tally callbacks`
+MAX_OBJECTS = 1_000_000
 
 
-def _rate(text: str) -> float:
-    value = float(text)  # a share of requests, not money
+def share(text: str) -> float:
+    try:
+        value = float(text)  # a share of requests, not money
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
-    return value
-
-
-def _count(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text} is negative")
     return value
 
 
@@ -74,70 +47,78 @@ def register(subparsers: Subparsers) -> None:
     add("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     add(
         "--port",
-        type=_count,
+        type=int_range(0, MAX_PORT),
         default=None,
         help="port (default 8077 for aurpay, 8079 for ebioro; 0 picks a free one)",
     )
-    add("--orders", type=_count, default=200, help="aurpay: orders to generate (default 200)")
-    add("--payments", type=_count, default=200, help="ebioro: payments to generate (default 200)")
-    add("--seed", type=int, default=1, help="seed of the data and the faults (default 1)")
-    add("--mismatch-rate", type=_rate, default=0.05, help="share of planted mismatches")
-    add("--dust-rate", type=_rate, default=0.05, help="share of sub-unit (dust) differences")
-    add("--latency-ms", type=_count, default=0, help="delay per API request in ms")
+    count = int_range(0, MAX_OBJECTS)
+    add("--orders", type=count, default=200, help="aurpay: orders to generate (default 200)")
+    add("--payments", type=count, default=200, help="ebioro: payments to generate (default 200)")
+    add("--seed", type=int_range(0, 2**32 - 1), default=1, help="seed of data and faults (1)")
+    add("--mismatch-rate", type=share, default=0.05, help="share of planted mismatches, 0-1")
+    add("--dust-rate", type=share, default=0.05, help="share of sub-unit (dust) differences, 0-1")
+    add("--latency-ms", type=int_range(0, 60_000), default=0, help="delay per API request (ms)")
     add(
         "--fault-rate",
-        type=_rate,
+        type=share,
         default=0.0,
         help="share of API requests failing, split evenly over 429, 500 and truncated bodies",
     )
     add(
         "--invalid-record-rate",
-        type=_rate,
+        type=share,
         default=0.0,
-        help="junk items planted in list pages, per real record",
+        help="junk items planted in list pages, per real record, 0-1",
     )
-    add("--retry-after", type=_count, default=1, help="Retry-After seconds on 429 (default 1)")
-    add("--page-size-cap", type=int, default=100, help="largest page size served (default 100)")
+    add("--retry-after", type=int_range(0, 3600), default=1, help="Retry-After on 429 (s)")
+    add(
+        "--page-size-cap",
+        type=int_range(1, 10_000),
+        default=100,
+        help="largest page size served (default 100)",
+    )
     add("--webhook-url", default=None, help="ebioro: POST payment changes (webhooks) here")
-    parser.set_defaults(handler=handler)
+    add(
+        "--env",
+        action="store_true",
+        help="print the .env lines a client needs to use this sandbox, then exit",
+    )
+    # The sandbox reads no setting: a client's half-done .env must not stop it.
+    parser.set_defaults(handler=handler, uses=())
 
 
-def default_account(gateway: Gateway[S]) -> S:
-    """The settings of ``gateway``'s default account (``AURPAY_*``), whether it syncs or not."""
-    return gateway.load_settings(env_prefix(gateway.name, None))
+def client_env(provider: str, url: str) -> list[str]:
+    """The variables a client sets to sync from this sandbox: its URL and its public test
+    credentials (the same constants the sandbox accepts)."""
+    if provider == "ebioro":
+        from worker.gateways.ebioro import settings as ebioro
 
+        return [
+            f"EBIORO_BASE_URL={url}",
+            f"EBIORO_PUBLIC_KEY={ebioro.SANDBOX_PUBLIC_KEY}",
+            f"EBIORO_SECRET_KEY={ebioro.SANDBOX_SECRET_KEY}",
+        ]
+    from worker.gateways.aurpay import settings as aurpay
 
-def credentials_from(account: AurpaySettings) -> tuple[SandboxCredentials, list[str]]:
-    """The Aurpay credentials to accept, and one line per setting saying where it came from."""
-    values: dict[str, str] = {}
-    lines = []
-    for field_name, default in CREDENTIALS:
-        secret: SecretStr | None = getattr(account, field_name)
-        values[field_name] = secret.get_secret_value() if secret is not None else default
-        lines.append(_origin(account.variable(field_name), secret is not None))
-    return SandboxCredentials(**values), lines
-
-
-def ebioro_credentials_from(account: EbioroSettings) -> tuple[EbioroCredentials, list[str]]:
-    """The Ebioro key pair to accept and sign webhooks with, and where each came from."""
-    values: dict[str, str] = {}
-    lines = []
-    for field_name, default in EBIORO_CREDENTIALS:
-        value: str | SecretStr | None = getattr(account, field_name)
-        text = value.get_secret_value() if isinstance(value, SecretStr) else value
-        values[field_name] = text or default
-        lines.append(_origin(account.variable(field_name), bool(text)))
-    return EbioroCredentials(**values), lines
-
-
-def _origin(name: str, configured: bool) -> str:
-    return f"  {name:<24} {'from your settings' if configured else 'sandbox default'}"
+    return [
+        f"AURPAY_BASE_URL={url}",
+        f"AURPAY_API_KEY={aurpay.SANDBOX_API_KEY}",
+        f"AURPAY_CALLBACK_TOKEN={aurpay.SANDBOX_CALLBACK_TOKEN}",
+        f"AURPAY_CALLBACK_SECRET={aurpay.SANDBOX_CALLBACK_SECRET}",
+    ]
 
 
 def handler(args: argparse.Namespace, settings: Settings) -> int:
     port = DEFAULT_PORTS[args.provider] if args.port is None else args.port
+    if args.env:
+        print(f"# tally sandbox --provider {args.provider}: public test credentials, not secrets")
+        print("\n".join(client_env(args.provider, f"http://{args.host}:{port}")))
+        return 0
+    from sandbox.aurpay import start_sandbox
+    from sandbox.ebioro import start_sandbox as start_ebioro
+
     try:
-        config, origins = _config(args, port)
+        config = _config(args, port)
     except ValueError as exc:
         raise TallyError(f"sandbox: {exc}") from None
     try:
@@ -147,7 +128,7 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     with sandbox:
-        print("\n".join(_intro(args, sandbox, origins)), flush=True)
+        print("\n".join(_intro(args, sandbox)), flush=True)
         try:
             while not stopping.wait(0.5):
                 pass
@@ -157,8 +138,11 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _config(args: argparse.Namespace, port: int) -> tuple[Any, list[str]]:
-    """The sandbox config of ``args.provider`` and where its credentials came from."""
+def _config(args: argparse.Namespace, port: int) -> Any:
+    """The sandbox config of ``args.provider`` (its default, public credentials)."""
+    from sandbox.aurpay import SandboxConfig
+    from sandbox.ebioro import EbioroSandboxConfig
+
     share = args.fault_rate / 3
     common: dict[str, Any] = {
         "seed": args.seed,
@@ -175,20 +159,11 @@ def _config(args: argparse.Namespace, port: int) -> tuple[Any, list[str]]:
         "port": port,
     }
     if args.provider == "ebioro":
-        keys, origins = ebioro_credentials_from(default_account(ebioro.GATEWAY))
-        webhooks = EbioroSandboxConfig(
-            payments=args.payments, credentials=keys, webhook_url=args.webhook_url, **common
-        )
-        return webhooks, origins
-    account = default_account(aurpay.GATEWAY)
-    credentials, origins = credentials_from(account)
-    config = SandboxConfig(
-        orders=args.orders, credentials=credentials, sign_query=account.sign_query, **common
-    )
-    return config, origins
+        return EbioroSandboxConfig(payments=args.payments, webhook_url=args.webhook_url, **common)
+    return SandboxConfig(orders=args.orders, **common)
 
 
-def _intro(args: argparse.Namespace, sandbox: Any, origins: list[str]) -> list[str]:
+def _intro(args: argparse.Namespace, sandbox: Any) -> list[str]:
     world, url = sandbox.world, sandbox.base_url
     planted = (
         f"{len(world.expected_mismatches())} planted mismatches, "
@@ -199,21 +174,18 @@ def _intro(args: argparse.Namespace, sandbox: Any, origins: list[str]) -> list[s
         lines = [
             f"Ebioro sandbox listening on {url}",
             f"  {args.payments} payments (seed {args.seed}), {planted}",
-            "  accepts digest auth with these settings (values not shown):",
-            *origins,
-            f"  point the client at it: EBIORO_BASE_URL={url}",
             f"  webhooks: {target.url if target else f'none (PUT {url}/_admin/webhook to set)'}",
         ]
     else:
         lines = [
             f"Aurpay sandbox listening on {url}",
             f"  {args.orders} orders (seed {args.seed}), {planted}",
-            "  accepts API-Key or signature auth with these settings (values not shown):",
-            *origins,
-            f"  point the client at it: AURPAY_BASE_URL={url}",
         ]
     return [
         *lines,
+        "  point a client at it with these lines (public test credentials, not secrets;",
+        "  `tally sandbox --env` prints them as a .env snippet):",
+        *(f"    {line}" for line in client_env(args.provider, url)),
         f"  admin API: {url}/_admin/truth (no auth: keep it on localhost)",
         "Press Ctrl-C to stop.",
     ]

@@ -19,12 +19,13 @@ fact each rests on:
 - ``refund-settlement-id`` (refund): a ``refunded`` refund carries ``settlement_Id``;
 - ``refund-asset`` (refund): refund ``amount.asset_id`` = the payment's ``asset_id``;
 - ``refunded-without-refund`` (payment): a payment with status ``refunded`` or
-  ``refunded: true`` has a refund that did not fail (the sandbox's times are long past any
-  grace period).
+  ``refunded: true`` has a refund that did not fail. The grace period counts from the later of
+  ``updatedAt`` and when tally first saw the payment, so a backfill finds these only once the
+  grace has passed since the sync (``held_by_grace``).
 
-Amounts are USDC cents compared in whole USDC: a difference counts when it exceeds USDC's
-tolerance (one Stellar unit, 1e-7 USDC). Dust — strictly between zero and that — must not be
-reported.
+Amounts are USDC cents, compared in cents: a difference counts when it exceeds half a cent (the
+gateway's amounts are whole cents, so anything smaller is rounding: a float artifact, or
+``amount_received`` 0.001 off). Dust — more than zero and at most that — must not be reported.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ from decimal import Decimal
 from typing import Any
 
 from ledger.money import InvalidAmount, to_decimal
-from ledger.precision import PrecisionTable
 
 RULE_AMOUNTS = "payment-amounts"
 RULE_REFUND_EXCEEDS = "refund-exceeds-paid"
@@ -52,6 +52,7 @@ RULE_IDS = (
     RULE_REFUNDED_WITHOUT_REFUND,
 )
 CURRENCY = "USDC"
+TOLERANCE_CENTS = Decimal("0.5")
 PAID_STATUSES = frozenset({"paid", "refunded", "underpaid_accepted"})
 
 Key = tuple[str, str]  # (rule, subject id)
@@ -104,22 +105,20 @@ def flagged(
     return found
 
 
-def expected_mismatches(
-    found: Iterable[Difference], flags: set[Key], precision: PrecisionTable | None = None
-) -> set[Key]:
-    table = precision or PrecisionTable()
-    beyond = {key for key, cents in found if table.exceeds(CURRENCY, cents.scaleb(-2))}
+def expected_mismatches(found: Iterable[Difference], flags: set[Key]) -> set[Key]:
+    beyond = {key for key, cents in found if abs(cents) > TOLERANCE_CENTS}
     return beyond | flags
 
 
-def dust_cases(
-    found: Iterable[Difference], flags: set[Key], precision: PrecisionTable | None = None
-) -> set[Key]:
-    table = precision or PrecisionTable()
+def dust_cases(found: Iterable[Difference], flags: set[Key]) -> set[Key]:
     found = list(found)
-    unit = table.unit(CURRENCY)
-    dust = {key for key, cents in found if 0 < abs(cents.scaleb(-2)) < unit}
-    return dust - expected_mismatches(found, flags, table)
+    dust = {key for key, cents in found if 0 < abs(cents) <= TOLERANCE_CENTS}
+    return dust - expected_mismatches(found, flags)
+
+
+def held_by_grace(flags: set[Key]) -> set[Key]:
+    """The planted keys a fresh sync holds back until the refund grace has passed."""
+    return {key for key in flags if key[0] == RULE_REFUNDED_WITHOUT_REFUND}
 
 
 def _payment_amounts(payment: Mapping[str, Any]) -> Iterator[Difference]:

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sandbox.ebioro import edits, truth
+from sandbox.ebioro.cases import plant_cases
 from sandbox.ebioro.generate import (
     EPOCH,
     PAYABLE_STATUSES,
@@ -64,6 +65,10 @@ class World(WorldBase[Delivery]):
                 seconds=self._rng.randrange(60), milliseconds=self._rng.randrange(999)
             )
             self._create(EPOCH + timedelta(minutes=i) + jitter, self._gen.status())
+        # Legitimate cases that must not alert (truth()["legit_cases"]), from their own Random.
+        self._cases = plant_cases(
+            config.seed, config.dust_rate > 0, self._payments, self._refunds, self._payment_of
+        )
 
     # --- the four API reads
 
@@ -93,6 +98,8 @@ class World(WorldBase[Delivery]):
                 "refunds": [self._render(ref, "refunds") for ref in self._rows("refunds")],
                 "expected_mismatches": sorted(self.expected_mismatches()),
                 "dust_cases": sorted(self.dust_cases()),
+                "held_by_grace": sorted(self.held_by_grace()),
+                "legit_cases": dict(self._cases),
                 "invalid_records": [asdict(r) for r in self._invalid],
                 "deliveries": [asdict(d) for d in self._deliveries.items()],
                 "faults": self._faults.as_json(),
@@ -110,6 +117,16 @@ class World(WorldBase[Delivery]):
         with self._lock:
             found, flags = self._findings()
             return truth.dust_cases(found, flags)
+
+    def held_by_grace(self) -> set[tuple[str, str]]:
+        """Planted pairs a fresh sync finds only once the refund grace has passed since."""
+        with self._lock:
+            return truth.held_by_grace(self._findings()[1])
+
+    def legit_cases(self) -> dict[str, str]:
+        """Legitimate cases planted to catch false alerts: case name → payment id."""
+        with self._lock:
+            return dict(self._cases)
 
     def invalid_records(self) -> list[InvalidRecord]:
         with self._lock:

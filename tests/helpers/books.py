@@ -37,3 +37,8 @@ class MemoryLookup:
 
     def linked(self, source: str, link: str, ids: Sequence[str]) -> dict[str, set[str]]:
         return {i: self.links[i] for i in ids if i in self.links}
+
+    def versions(self, source: str, kind: str, ids: Sequence[str]) -> dict[str, list[Snapshot]]:
+        """Only the latest version is held: no history, so no regression."""
+        found = {i: self.latest_by.get((source, kind, i)) for i in ids}
+        return {i: [s] for i, s in found.items() if s is not None}

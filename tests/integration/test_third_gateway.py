@@ -187,8 +187,9 @@ def test_a_third_gateway_syncs_posts_reconciles_and_exports(
     csv_file = tmp_path / "journal.csv"
     assert _cli(settings, "export", "journal", "--format", "csv", "--output", str(csv_file)) == 0
     csv_rows = list(csv.DictReader(io.StringIO(csv_file.read_text(encoding="utf-8"))))
-    assert len(csv_rows) == postings and {r["source"] for r in csv_rows} == {SOURCE}
-    assert {r["external_id"] for r in csv_rows} >= {i for _, i in world.planted}
+    # the accounting CSV: entry keys start with the source, ``reference`` is the gateway's id
+    assert len(csv_rows) == postings and {r["entry"].split(":")[0] for r in csv_rows} == {SOURCE}
+    assert {r["reference"] for r in csv_rows} >= {i for _, i in world.planted}
 
     beancount_file = tmp_path / "ledger.beancount"
     assert _cli(settings, "export", "beancount", "--output", str(beancount_file)) == 0

@@ -26,8 +26,10 @@ from ledger.alerts.state import plan as plan_actions
 from ledger.alerts.store import AlertStore, Commit, Cursor, Notification, ReconcileConflict
 from ledger.alerts.suspense import suspense_links
 from ledger.model import Snapshot
+from ledger.reconcile.incidents import incidents
 from ledger.reconcile.meta import evaluate_meta
 from ledger.reconcile.plans import Evaluation, Loaded, PlanTable, SourcePlan, Terms, Work
+from ledger.reconcile.policy import RulePolicy
 from ledger.storage import reads
 from ledger.storage.engine import read_only
 from ledger.storage.store import LedgerStore
@@ -51,6 +53,7 @@ class ReconcileContext:
     source_down_after: timedelta
     max_rejected_per_run: int
     chunk: int = CHUNK
+    policy: RulePolicy = field(default_factory=RulePolicy)  # TALLY_RULES
 
     @classmethod
     def from_settings(
@@ -68,6 +71,7 @@ class ReconcileContext:
             timedelta(seconds=settings.tally_refund_grace_seconds),
             timedelta(seconds=settings.tally_source_down_alert_seconds),
             settings.tally_max_rejected_per_run,
+            policy=settings.rule_policy,
         )
 
     def loaded(
@@ -89,6 +93,9 @@ class StoreLookup:
 
     def linked(self, source: str, link: str, ids: Sequence[str]) -> dict[str, set[str]]:
         return self._alerts.linked(source, link, ids)
+
+    def versions(self, source: str, kind: str, ids: Sequence[str]) -> dict[str, list[Snapshot]]:
+        return self._store.versions_many(source, kind, ids)
 
 
 @dataclass
@@ -114,7 +121,9 @@ def reconcile(ctx: ReconcileContext, *, full: bool = False) -> ReconcileReport:
     _commit(ctx, report, lambda cursor: _meta(ctx, cursor, now))
     report.cursor_to = ctx.alerts.cursor().last_seq
     c = report.counts
-    log.info(
+    # an idle reconcile (nothing new, nothing changed) is debug: quiet when idle
+    changed = c["snapshots"] or c["findings"] or c["open"] or c["update"] or c["resolve"]
+    (log.info if changed else log.debug)(
         "reconcile_finished",
         mode=report.mode,
         cursor_from=report.cursor_from,
@@ -242,7 +251,11 @@ def _work(
     data: Loaded,
 ) -> Commit:
     """Run ``work`` through its plan (which reads what it needs) and plan the alert changes."""
-    found = plan.evaluate(work, data, Terms(ctx.store.precision, now, ctx.refund_grace))
+    terms = Terms(ctx.store.precision, now, ctx.refund_grace, ctx.policy)
+    found = plan.evaluate(work, data, terms)
+    # One alert per cause: the policy drops disabled rules and sets severities, then each
+    # rule's findings on one subject fold into one incident.
+    found.findings = incidents(ctx.policy.apply(plan.rules, found.findings))
     commit = _planned(ctx, cursor, now, work.source, found)
     stats = {"evaluated": len(found.scopes), "findings": len(found.findings)}
     return dataclasses.replace(commit, stats=stats)
@@ -278,7 +291,7 @@ def _meta(ctx: ReconcileContext, cursor: Cursor, now: datetime) -> Commit | None
     commits = []
     for source in sorted({scope[0] for scope in scopes}):
         found = Evaluation(
-            findings=[f for f in findings if f.source == source],
+            findings=incidents(ctx.policy.apply({}, (f for f in findings if f.source == source))),
             scopes={scope for scope in scopes if scope[0] == source},
         )
         commits.append(_planned(ctx, cursor, now, source, found))

@@ -23,6 +23,7 @@ from pydantic import SecretStr
 from ledger import jsonx
 from ledger.alerts.outbox import Outbox
 from ledger.alerts.store import Notification
+from worker.alerts.views import show_command
 from worker.config import Settings
 from worker.errors import TallyError
 from worker.gateways.base import parse_retry_after
@@ -32,6 +33,7 @@ log = get_logger(__name__)
 
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 LOG, WEBHOOK, SLACK = "log", "webhook", "slack"
+MAX_SLACK_CHECKS = 5  # a message stays readable; `tally alerts show` has them all
 STATUS_EMOJI = {
     "opened": ":rotating_light:",
     "updated": ":warning:",
@@ -78,17 +80,24 @@ class LogSink:
             revision=note.revision,
             **{k: a.get(k) for k in ("rule", "source", "subject_id", "check", "currency")},
             **{k: a.get(k) for k in ("expected", "actual", "difference", "tolerance", "status")},
+            severity=a.get("severity"),
+            related=a.get("related"),
+            checks=[c.get("check") or "=" for c in a.get("evidence") or []],
             detail=a.get("detail"),
+            show=show_command(note.alert_id),
         )
 
 
 def webhook_body(note: Notification) -> dict[str, Any]:
-    """The generic webhook's JSON: receivers dedupe on (id, revision)."""
+    """The generic webhook's JSON: receivers dedupe on (id, revision). ``alert`` carries the
+    incident's evidence (every failing check), related subjects and severity; ``show`` is the
+    command that prints it in full with its history."""
     return {
         "id": note.alert_id,
         "revision": note.revision,
         "event": f"alert.{note.event}",
         "alert": dict(note.alert),
+        "show": show_command(note.alert_id),
     }
 
 
@@ -103,9 +112,20 @@ def slack_body(note: Notification) -> dict[str, Any]:
     numbers = (
         f"*{a['rule']}*{check} · `{a['subject_id']}` · {a['currency'] or '—'}\n"
         f"expected `{a['expected']}` · actual `{a['actual']}` · "
-        f"difference `{a['difference']}` (tolerance `{a['tolerance']}`)\n{a['detail']}"
+        f"difference `{a['difference']}` (tolerance `{a['tolerance']}`)"
     )
-    context = f"alert id {note.alert_id} · revision {note.revision} · status {a['status']}"
+    evidence = a.get("evidence") or []  # every failing check of the incident, one per line
+    numbers += "".join(f"\n• {c.get('detail', '')}" for c in evidence[:MAX_SLACK_CHECKS])
+    if len(evidence) > MAX_SLACK_CHECKS:
+        numbers += f"\n• … {len(evidence) - MAX_SLACK_CHECKS} more"
+    if not evidence:
+        numbers += f"\n{a['detail']}"
+    if a.get("related"):
+        numbers += f"\nrelated: {', '.join(f'`{r}`' for r in a['related'])}"
+    context = (
+        f"alert id {note.alert_id} · revision {note.revision} · status {a['status']} · "
+        f"severity {a.get('severity', '—')} · `{show_command(note.alert_id)}`"
+    )
     return {
         "text": title,
         "blocks": [

@@ -6,10 +6,11 @@ together (``tally run``). This is the only place that knows which actor each job
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from worker.broker import in_flight
+from worker.edge import WSGIApp
 from worker.gateways.contract import FollowUp
 from worker.inbound.replay import replay_cache_for
 from worker.inbound.server import CallbackServer
@@ -75,13 +76,23 @@ def build_scheduler(
 
 
 def build_callback_server(
-    rt: Runtime, actors: Actors, host: str | None, port: int | None
+    rt: Runtime,
+    actors: Actors,
+    host: str | None,
+    port: int | None,
+    mounts: Mapping[str, WSGIApp] | None = None,
 ) -> CallbackServer:
-    """The callback routes of the configured sources; each delivery re-fetches its object."""
+    """The callback routes of the configured sources; each delivery re-fetches its object.
+    ``mounts`` serves other apps (the console) on the same server by path prefix."""
 
     def enqueue(source: str, refetch: FollowUp) -> None:
         actors.fetch_object.send(source, refetch.kind, refetch.external_id, None)
 
     return CallbackServer(
-        rt.settings, enqueue, replay_cache_for(rt.settings, rt.redis_client), host, port
+        rt.settings,
+        enqueue,
+        replay_cache_for(rt.settings, rt.redis_client),
+        host,
+        port,
+        mounts=mounts,
     )

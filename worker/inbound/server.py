@@ -1,5 +1,5 @@
 """The callbacks HTTP server: ``/callbacks/<source>`` for every configured source whose gateway
-sends callbacks, and ``/healthz``.
+sends callbacks, and ``/healthz``, as a WSGI app served by the edge (``worker.edge``).
 
 The gateway's verifier (``worker.gateways.contract.Verifier``) authenticates a delivery and names
 the object it is about; this server does the rest, the same for every gateway: refuse replays,
@@ -9,25 +9,39 @@ comes from a fresh API call made by the worker.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Mapping
+import json
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, cast
+from typing import Any
 from urllib.parse import urlsplit
+from wsgiref.types import StartResponse, WSGIEnvironment
 
-from ledger import jsonx
 from worker.config import Settings
+from worker.edge import EdgeLimits, EdgeServer, HTTPError, WSGIApp, json_response, mount
+from worker.edge.json_depth import MAX_JSON_DEPTH, nests_deeper_than
+from worker.edge.wsgi import (
+    error_body,
+    method_not_allowed,
+    read_body,
+    request_headers,
+    request_path,
+    request_target,
+)
 from worker.gateways.contract import Accepted, Delivery, FollowUp, Verifier
 from worker.inbound.replay import ReplayCache
 from worker.logging import get_logger
+from worker.metrics import callback_received
 
 log = get_logger(__name__)
 
 CALLBACKS_PREFIX = "/callbacks/"
 HEALTH_PATH = "/healthz"
 MAX_BODY_BYTES = 1 << 20
+HEALTH_METHODS = ("GET", "HEAD")
+# The edge's limits for callbacks: a gateway retries, so a burst waits in the backlog or the
+# queue rather than being refused; the threads only verify and enqueue.
+CALLBACK_LIMITS = EdgeLimits(threads=16, max_body_bytes=MAX_BODY_BYTES, max_header_bytes=32 << 10)
 
 Response = tuple[int, dict[str, Any]]
 Enqueue = Callable[[str, FollowUp], object]  # (source, object to re-fetch)
@@ -43,6 +57,17 @@ class Route:
 
     source: str
     verifier: Verifier
+
+
+def allowed_methods(verifier: Verifier) -> tuple[str, ...]:
+    """The methods ``verifier`` takes: those it does not answer 405 (a verifier checks the
+    method before anything else, so an empty probe tells)."""
+    probe = datetime.now(UTC)
+    return tuple(
+        method
+        for method in ("GET", "POST")
+        if getattr(verifier.check(Delivery(method, "/", "/", {}, b"", probe)), "status", 0) != 405
+    )
 
 
 def routes_for(settings: Settings) -> dict[str, Route]:
@@ -87,58 +112,108 @@ def handle_delivery(
     return 200, {"ok": True}
 
 
-class _Handler(BaseHTTPRequestHandler):
-    # Headers and body go out in separate writes; without TCP_NODELAY the second one
-    # waits ~40 ms for the delayed ACK on every response.
-    disable_nagle_algorithm = True
-    server: _Server
-    protocol_version = "HTTP/1.1"
-    timeout = 30  # seconds a client may stall mid-request before its connection is dropped
+def _outcome(status: int, payload: Mapping[str, Any]) -> str:
+    if status < 300:
+        return "duplicate" if payload.get("duplicate") else "accepted"
+    if status == 401:
+        return "refused"
+    return "rejected" if status < 500 else "unavailable"
 
-    def do_GET(self) -> None:
-        self._dispatch()
 
-    def do_POST(self) -> None:
-        self._dispatch()
+def _json_problem(headers: Mapping[str, str], body: bytes) -> str | None:
+    """Why ``body`` cannot be parsed as JSON, when it says (or looks like) it is JSON.
 
-    def _dispatch(self) -> None:
-        raw_length = self.headers.get("Content-Length") or "0"
-        if not raw_length.isdigit() or int(raw_length) > MAX_BODY_BYTES:
-            self.close_connection = True  # the unread body would be taken for the next request
-            self._reply(413, {"ok": False, "error": "body too large or of unknown length"})
-            return
-        length = int(raw_length)
-        body = self.rfile.read(length) if length > 0 else b""
-        path = urlsplit(self.path).path
+    Checked before any verifier parses it: a parser recurses once per nesting level, so a
+    deeply nested body would exhaust the stack.
+    """
+    if not body:
+        return None
+    says_json = "json" in headers.get("content-type", "").lower()
+    if not says_json and body.lstrip()[:1] not in (b"{", b"["):
+        return None
+    if nests_deeper_than(body, MAX_JSON_DEPTH):
+        return f"JSON nested more than {MAX_JSON_DEPTH} levels deep"
+    if says_json:
+        try:
+            json.loads(body)
+        except ValueError:  # bad UTF-8 too
+            return "malformed JSON body"
+    return None
+
+
+class CallbackApp:
+    """The callback routes and ``/healthz`` as a WSGI app. Paths are matched in full
+    (``SCRIPT_NAME`` + ``PATH_INFO``), so it may be mounted at ``/`` or ``/callbacks``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        enqueue: Enqueue,
+        replay_cache: ReplayCache,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.routes = routes_for(settings)
+        self._allowed = {path: allowed_methods(r.verifier) for path, r in self.routes.items()}
+        self._public_url = settings.tally_public_url
+        self._enqueue = enqueue
+        self._replay_cache = replay_cache
+        self._clock = clock
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        path, method = request_path(environ), str(environ["REQUEST_METHOD"])
         if path == HEALTH_PATH:
-            self._reply(200, {"status": "ok"})
-        elif path in self.server.routes:
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            self._reply(*self.server.handle(path, self.command, self.path, headers, body))
-        else:
-            self._reply(404, {"ok": False, "error": "not found"})
+            if method not in HEALTH_METHODS:
+                raise method_not_allowed(HEALTH_METHODS)
+            return json_response(start_response, 200, {"status": "ok"})
+        route = self.routes.get(path)
+        if route is None:
+            raise HTTPError(404, "not found")
+        if method not in self._allowed[path]:
+            log.warning("callback_rejected", source=route.source, reason="method", method=method)
+            callback_received(route.source, "rejected")
+            raise method_not_allowed(self._allowed[path])
+        body = read_body(environ, MAX_BODY_BYTES)
+        headers = request_headers(environ)
+        problem = _json_problem(headers, body)
+        if problem is not None:
+            log.warning("callback_rejected", source=route.source, reason="bad_json", detail=problem)
+            callback_received(route.source, "rejected")
+            raise HTTPError(400, problem)
+        status, payload = self._handle(route, method, request_target(environ), headers, body)
+        callback_received(route.source, _outcome(status, payload))
+        if status >= 400:
+            extra = [("Allow", ", ".join(self._allowed[path]))] if status == 405 else []
+            body_out = error_body(status, str(payload.get("error", "")))
+            return json_response(start_response, status, body_out, extra)
+        return json_response(start_response, status, payload)
 
-    def _reply(self, status: int, payload: dict[str, Any]) -> None:
-        data = jsonx.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+    def _handle(
+        self, route: Route, method: str, target: str, headers: Mapping[str, str], body: bytes
+    ) -> Response:
+        # Gateways sign the URL they called; behind a proxy our own Host and scheme differ.
+        base = self._public_url or f"http://{headers.get('host', '')}"
+        delivery = Delivery(method, target, base + target, headers, body, self._clock())
+        return handle_delivery(
+            route, delivery, replay_cache=self._replay_cache, enqueue=self._enqueue
+        )
 
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silence the stdlib's stderr access log; each outcome is logged by the handler."""
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    routes: Mapping[str, Route]
-    handle: Callable[[str, str, str, Mapping[str, str], bytes], Response]
+    def log_configuration(self) -> None:
+        for route in self.routes.values():
+            for warning in route.verifier.warnings():
+                log.warning("callbacks_not_configured", source=route.source, detail=warning)
+        if not self._public_url:
+            log.warning(
+                "callbacks_public_url_unset",
+                detail="verifying signatures against http://<Host header>; set "
+                "TALLY_PUBLIC_URL to this server's public URL when behind a proxy",
+            )
 
 
 class CallbackServer:
-    """A threaded HTTP server for the sources' callback routes and ``/healthz``; binds on
-    creation. ``enqueue(source, object)`` sends the re-fetch."""
+    """The callbacks on the edge; binds on creation. ``enqueue(source, object)`` sends the
+    re-fetch. ``mounts`` serves other apps on the same port by path prefix (the callbacks keep
+    ``/callbacks/*`` and ``/healthz``)."""
 
     def __init__(
         self,
@@ -149,53 +224,38 @@ class CallbackServer:
         port: int | None = None,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        mounts: Mapping[str, WSGIApp] | None = None,
+        limits: EdgeLimits = CALLBACK_LIMITS,
     ) -> None:
-        self.routes = routes_for(settings)
-        self._public_url = settings.tally_public_url
-        self._enqueue = enqueue
-        self._replay_cache = replay_cache
-        self._clock = clock
+        self.app = CallbackApp(settings, enqueue, replay_cache, clock=clock)
+        self.routes = self.app.routes
+        app: WSGIApp = self.app
+        if mounts:
+            own = {CALLBACKS_PREFIX.rstrip("/"): self.app, HEALTH_PATH: self.app}
+            app = mount({**mounts, **own})
         port = settings.tally_callback_port if port is None else port
-        self._httpd = _Server((host or settings.tally_callback_host, port), _Handler)
-        self._httpd.routes = self.routes
-        self._httpd.handle = self._handle
-        self._thread: threading.Thread | None = None
-
-    def _handle(
-        self, path: str, method: str, target: str, headers: Mapping[str, str], body: bytes
-    ) -> Response:
-        # Gateways sign the URL they called; behind a proxy our own Host and scheme differ.
-        base = self._public_url or f"http://{headers.get('host', '')}"
-        delivery = Delivery(method, target, base + target, headers, body, self._clock())
-        return handle_delivery(
-            self.routes[path], delivery, replay_cache=self._replay_cache, enqueue=self._enqueue
+        self._drain_seconds = float(settings.tally_shutdown_grace_seconds)
+        self._edge = EdgeServer(
+            app,
+            host=host or settings.tally_callback_host,
+            port=port,
+            name="callbacks",
+            limits=limits,
         )
 
     @property
     def url(self) -> str:
-        host = cast(str, self._httpd.server_address[0])  # an IPv4/IPv6 server: a str
-        return f"http://{host}:{self._httpd.server_port}"
+        return self._edge.url
+
+    @property
+    def draining(self) -> bool:
+        return self._edge.draining
 
     def start(self) -> None:
-        for route in self.routes.values():
-            for warning in route.verifier.warnings():
-                log.warning("callbacks_not_configured", source=route.source, detail=warning)
-        if not self._public_url:
-            log.warning(
-                "callbacks_public_url_unset",
-                detail="verifying signatures against http://<Host header>; set "
-                "TALLY_PUBLIC_URL to this server's public URL when behind a proxy",
-            )
-        # A short poll keeps stop() quick; the cost is an idle wake-up every 50 ms.
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, args=(0.05,), name="callbacks-http", daemon=True
-        )
-        self._thread.start()
+        self.app.log_configuration()
+        self._edge.start()
         log.info("callbacks_listening", url=self.url, paths=sorted(self.routes))
 
     def stop(self) -> None:
-        if self._thread is not None:
-            self._httpd.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._httpd.server_close()
+        """Drain: in-flight deliveries finish (up to TALLY_SHUTDOWN_GRACE_SECONDS)."""
+        self._edge.stop(self._drain_seconds)

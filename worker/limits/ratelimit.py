@@ -1,7 +1,8 @@
 """Per-source request limits shared by every worker: concurrent requests and requests per second.
 
-The per-second window uses dramatiq's bucket keys; concurrency uses ``worker.limits.slots`` (leases
-that expire one by one). Over Redis they hold across processes and hosts; over the
+The per-second rate is a pace (``worker.limits.pace``, GCRA: admissions at least 1 / rate apart,
+so it holds in every sliding second); concurrency uses ``worker.limits.slots`` (leases that expire
+one by one). Over Redis they hold across processes and hosts; over the
 in-memory backend (embedded mode, one process) they hold across the process's threads.
 """
 
@@ -20,6 +21,7 @@ from dramatiq.rate_limits.backends.redis import RedisBackend
 
 from worker.errors import TransientError
 from worker.gateways.contract import GatewaySettings
+from worker.limits.pace import Pace, RedisPace, local_pace
 from worker.limits.slots import RedisSlots, Slots, local_slots
 
 
@@ -29,28 +31,10 @@ class RateLimitWait(TransientError):
 
 @dataclass(frozen=True)
 class Slot:
-    """Permission for one request; ``admitted_at`` is the time whose bucket admitted it."""
+    """Permission for one request; ``admitted_at`` is the time the pace admitted it."""
 
     source: str
     admitted_at: float
-
-
-class _SecondBuckets:
-    """dramatiq's one-second ``BucketRateLimiter`` buckets (same keys, same backend calls) with
-    the time passed in, so the slot can report exactly which second admitted it."""
-
-    BUCKET_MS = 1000
-
-    def __init__(self, backend: RateLimiterBackend, key: str, *, limit: int) -> None:
-        self.backend, self.key, self.limit = backend, key, limit
-
-    def admit(self, now: float) -> bool:
-        millis = int(now * 1000)
-        key = f"{self.key}@{millis - millis % self.BUCKET_MS}"
-        return bool(
-            self.backend.add(key, 1, ttl=self.BUCKET_MS)
-            or self.backend.incr(key, 1, maximum=self.limit, ttl=self.BUCKET_MS)
-        )
 
 
 def rate_limit_backend(client: redis.Redis | None) -> RateLimiterBackend:
@@ -63,10 +47,11 @@ def rate_limit_backend(client: redis.Redis | None) -> RateLimiterBackend:
 class SourceLimiter:
     """Blocks each request of one source until both its limits allow it.
 
-    ``slot()`` takes a concurrency slot first (given back on failure) and then a place in the
-    current one-second bucket (spent even if the request fails, as a server would count it).
-    It sleeps briefly with jitter between attempts and gives up after ``max_wait`` seconds with
-    ``RateLimitWait``, so a stuck peer makes the caller retry later rather than hang.
+    ``slot()`` takes a concurrency slot first (given back on failure) and then the pace's next
+    admission (spent even if the request fails, as a server would count it). Refused by the
+    pace, it sleeps until the next admission is due (plus a little jitter); refused a slot, it
+    sleeps briefly with jitter. It gives up after ``max_wait`` seconds with ``RateLimitWait``,
+    so a stuck peer makes the caller retry later rather than hang.
 
     A process killed mid-request holds its concurrency slot for ``slot_ttl`` seconds at most
     (each slot is its own lease, ``worker.limits.slots``); keep ``slot_ttl`` above the longest
@@ -96,7 +81,13 @@ class SourceLimiter:
             if isinstance(backend, RedisBackend)
             else local_slots(backend, f"{prefix}:concurrent", max_concurrency, slot_ttl)
         )
-        self._per_second = _SecondBuckets(backend, f"{prefix}:second", limit=per_second)
+        # ":second@" kept from the one-second buckets this replaced: the same key family.
+        pace_key = f"{prefix}:second@gcra"
+        self._per_second: Pace = (
+            RedisPace(backend.client, pace_key, per_second)
+            if isinstance(backend, RedisBackend)
+            else local_pace(backend, pace_key, per_second)
+        )
 
     @classmethod
     def for_account(
@@ -118,8 +109,10 @@ class SourceLimiter:
         while True:
             now = self._clock()
             token = self._concurrency.try_acquire()
+            due = 0.0
             if token is not None:
-                if self._per_second.admit(now):
+                due = self._per_second.admit(now)
+                if due <= 0:
                     break
                 self._concurrency.release(token)
             remaining = deadline - time.monotonic()
@@ -130,7 +123,8 @@ class SourceLimiter:
                     retry_after=1.0,
                 )
             # Jitter spreads the waiters so they do not all retry on the same millisecond.
-            self._sleep(min(remaining, random.uniform(0.01, 0.05)))
+            pause = due + random.uniform(0.0, 0.005) if due else random.uniform(0.01, 0.05)
+            self._sleep(min(remaining, pause))
         try:
             yield Slot(self.source, now)
         finally:

@@ -1,5 +1,10 @@
-"""Is the deployment ready? The checks behind ``/readyz`` and ``tally health`` (database
-migrated, broker reachable, a recent successful sync), and the ops server of a process.
+"""Is the deployment ready? The checks behind ``/readyz`` (this process can serve: database
+migrated, broker reachable) and ``tally health`` (those, plus a recent successful sync and
+recovery's check), and the ops server of a process.
+
+A stale source never makes a process unready: during a gateway outage new pods must still
+become Ready, or the rollout of the fix stalls. Staleness is a metric
+(``tally_source_last_sync_timestamp_seconds``) and an alert (deploy/prometheus/).
 
 Checks return values (``Check``, ``Readiness``); the callers decide to print, serve or exit.
 """
@@ -14,6 +19,7 @@ from typing import Any
 import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
+from prometheus_client.registry import Collector
 from sqlalchemy.engine import Engine
 
 from ledger.errors import LedgerError
@@ -22,9 +28,12 @@ from ledger.storage.store import LedgerStore
 from worker.config import Settings
 from worker.errors import ConfigError
 from worker.metrics import LedgerStateCollector
-from worker.ops.server import OpsServer
+from worker.ops.server import Companion, OpsServer
+from worker.ops.state import deployment_state, queue_state
+from worker.ops.verify import ChainVerifier
 from worker.redis_client import connect_redis
-from worker.sync.status import SourceStatus, format_age, ledger_state, source_status, utc_now
+from worker.sync.actors import QUEUES
+from worker.sync.status import SourceStatus, format_age, source_status, utc_now
 
 Ping = Callable[[], str]
 
@@ -157,6 +166,12 @@ def readiness(
     return Readiness(tuple(checks))
 
 
+def can_serve(engine: Engine, ping: Ping | None) -> Readiness:
+    """A process's readiness (``/readyz``): the database is reachable and migrated, and the
+    broker answers. Nothing about the gateways."""
+    return Readiness((check_database(engine), check_broker(ping)))
+
+
 def configured_sources(settings: Settings) -> list[str]:
     return list(settings.sources)
 
@@ -205,26 +220,43 @@ def serve_ops(
     sources: Sequence[str],
     *,
     ledger_gauges: bool,
-    sync_age: bool = True,
     clock: Callable[[], datetime] = utc_now,
 ) -> OpsServer | None:
     """Start /metrics, /healthz and /readyz on ``TALLY_METRICS_PORT`` (None when it is 0).
 
-    ``sync_age=False`` leaves the sync's age out of /readyz: a callbacks server only enqueues,
-    and should keep taking callbacks while a gateway's API is down.
+    /readyz is ``can_serve``: database and broker. With ``ledger_gauges`` (the scheduler, one
+    per deployment) it also exports the deployment's gauges (``sources``' sync state, alerts,
+    queues) and verifies the hash chain every few hours.
     """
     if not settings.tally_metrics_port:
         return None
-    started, ping = clock(), broker_ping(broker)
-    max_age = settings.tally_ready_max_sync_age_seconds if sync_age else 0
+    ping = broker_ping(broker)
 
     def ready() -> Readiness:
-        return readiness(store.engine, ping, sources, clock(), max_age, started)
+        return can_serve(store.engine, ping)
 
-    collector = LedgerStateCollector(lambda: ledger_state(store), clock) if ledger_gauges else None
+    collectors: list[Collector] = []
+    companions: list[Companion] = []
+    if ledger_gauges:
+        intervals = {
+            "incremental": settings.sync_incremental_interval_seconds,
+            "full": settings.sync_full_scan_interval_seconds,
+        }
+        collectors.append(
+            LedgerStateCollector(
+                lambda: deployment_state(store),
+                clock,
+                sources=sources,
+                intervals=intervals,
+                queues=lambda: queue_state(broker, QUEUES),
+            )
+        )
+        verifier = ChainVerifier(store, clock=clock)
+        collectors.append(verifier.collector)
+        companions.append(verifier)
     host, port = settings.tally_metrics_host, settings.tally_metrics_port
     try:
-        server = OpsServer(host, port, ready, collector=collector)
+        server = OpsServer(host, port, ready, collectors=collectors, companions=companions)
     except OSError as exc:
         raise ConfigError(
             f"invalid setting TALLY_METRICS_PORT: cannot listen on {host}:{port} ({exc.strerror})"

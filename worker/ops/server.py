@@ -1,21 +1,27 @@
-"""The ops HTTP server of a long-running process: ``/metrics`` (this process's registry),
-``/healthz`` (the process is alive) and ``/readyz`` (what the readiness callable says)."""
+"""The ops HTTP server of a long-running process, on the edge: ``/metrics`` (this process's
+registry), ``/healthz`` (the process is alive) and ``/readyz`` (it can serve)."""
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
+from wsgiref.types import StartResponse, WSGIEnvironment
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.registry import Collector
 
+from worker.edge import EdgeLimits, EdgeServer, HTTPError, json_response
+from worker.edge.wsgi import method_not_allowed, request_path, status_line
 from worker.logging import get_logger
-from worker.metrics import REGISTRY, LedgerStateCollector
+from worker.metrics import REGISTRY
 
 log = get_logger(__name__)
+
+OPS_PATHS = ("/metrics", "/healthz", "/readyz")
+OPS_METHODS = ("GET", "HEAD")
+# Probes and scrapes: a few at a time, no bodies.
+OPS_LIMITS = EdgeLimits(threads=4, backlog=128, connection_limit=100, max_body_bytes=4096)
 
 
 class ReadinessReport(Protocol):
@@ -25,42 +31,12 @@ class ReadinessReport(Protocol):
     def to_json(self) -> dict[str, Any]: ...
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    timeout = 10
+class Companion(Protocol):
+    """Something started and stopped with the ops server (the chain verifier)."""
 
-    def do_GET(self) -> None:
-        path = self.path.split("?", 1)[0]
-        if path == "/metrics":
-            encode, content_type = choose_encoder(self.headers.get("Accept", ""))
-            self._send(200, encode(self.server.registry), content_type)
-        elif path == "/healthz":
-            self._json(200, {"status": "ok"})
-        elif path == "/readyz":
-            self._json(*self.server.readyz())
-        else:
-            self._json(404, {"error": "not found"})
+    def start(self) -> None: ...
 
-    def _json(self, status: int, payload: dict[str, Any]) -> None:
-        self._send(status, json.dumps(payload).encode(), "application/json")
-
-    def _send(self, status: int, body: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Probes and scrapes every few seconds are not news."""
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    registry: CollectorRegistry
-    readyz: Callable[[], tuple[int, dict[str, Any]]]
+    def stop(self) -> None: ...
 
 
 class OpsServer:
@@ -73,25 +49,38 @@ class OpsServer:
         ready: Callable[[], ReadinessReport],
         *,
         registry: CollectorRegistry = REGISTRY,
-        collector: LedgerStateCollector | None = None,
+        collectors: Sequence[Collector] = (),
+        companions: Sequence[Companion] = (),
     ) -> None:
         self._ready = ready
         self._registry = registry
-        self._collector = collector
-        self._stopping = threading.Event()
-        self._httpd = _Server((host, port), _Handler)
-        self._httpd.registry = registry
-        self._httpd.readyz = self._readyz
-        self._thread: threading.Thread | None = None
+        self._collectors = list(collectors)
+        self._companions = tuple(companions)
+        self._stopping = False
+        self._edge = EdgeServer(self._app, host=host, port=port, name="ops", limits=OPS_LIMITS)
 
     @property
     def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        # An AF_INET server's address is (str, int); the stub also allows bytes (AF_UNIX).
-        return f"http://{host!s}:{port}"
+        return self._edge.url
+
+    def _app(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        path = request_path(environ)
+        if path not in OPS_PATHS:
+            raise HTTPError(404, "not found")
+        if environ["REQUEST_METHOD"] not in OPS_METHODS:
+            raise method_not_allowed(OPS_METHODS)
+        if path == "/metrics":
+            encode, content_type = choose_encoder(str(environ.get("HTTP_ACCEPT", "")))
+            body = encode(self._registry)
+            headers = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
+            start_response(status_line(200), headers)
+            return [body]
+        if path == "/healthz":
+            return json_response(start_response, 200, {"status": "ok"})
+        return json_response(start_response, *self._readyz())
 
     def _readyz(self) -> tuple[int, dict[str, Any]]:
-        if self._stopping.is_set():
+        if self._stopping:
             return 503, {"ready": False, "reason": "not ready: shutting down"}
         try:
             report = self._ready()
@@ -104,25 +93,22 @@ class OpsServer:
         return (200 if report.ok else 503), report.to_json()
 
     def start(self) -> None:
-        if self._collector is not None:
-            self._registry.register(self._collector)
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, args=(0.1,), name="ops-http", daemon=True
-        )
-        self._thread.start()
-        log.info("ops_listening", url=self.url, paths=["/metrics", "/healthz", "/readyz"])
+        for collector in self._collectors:
+            self._registry.register(collector)
+        self._edge.start()
+        for companion in self._companions:
+            companion.start()
+        log.info("ops_listening", url=self.url, paths=list(OPS_PATHS))
 
     def mark_stopping(self) -> None:
         """From now on /readyz says no: load balancers stop sending before the process goes."""
-        self._stopping.set()
+        self._stopping = True
 
     def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._httpd.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._httpd.server_close()
-        if self._collector is not None:
-            self._registry.unregister(self._collector)
-            self._collector = None
+        self._stopping = True
+        for companion in self._companions:
+            companion.stop()
+        self._edge.stop(drain_seconds=2)
+        for collector in self._collectors:
+            self._registry.unregister(collector)
+        self._collectors = []

@@ -168,6 +168,7 @@ class Scheduler:
         self.recover = recover
         self.recover_seconds = recover_seconds
         self._recovered_at: datetime | None = None  # None: on taking the lease
+        self._announced: set[str] = set()  # jobs whose first tick under this lease was logged
 
     def _hold_lease(self) -> bool:
         if self.holding:
@@ -177,6 +178,7 @@ class Scheduler:
         else:
             self.holding = self.lease.acquire(self.holder, self.lease_ttl)
             if self.holding:
+                self._announced = set()
                 log.info("scheduler_lease_acquired", holder=self.holder)
         return self.holding
 
@@ -205,7 +207,10 @@ class Scheduler:
                     log.exception("scheduler_enqueue_failed", job=name, tick_key=key)
                     continue
                 self.ticks.mark_enqueued(name, start)
-                log.info("scheduler_tick_enqueued", job=name, tick_key=key)
+                # info for each job's first tick under this lease, then debug: quiet when idle
+                level = log.debug if name in self._announced else log.info
+                level("scheduler_tick_enqueued", job=name, tick_key=key)
+                self._announced.add(name)
                 fired.append(key)
         return fired
 

@@ -75,6 +75,26 @@ def _errors_recorded(rt: Runtime, run_id: str | None, source: str) -> Iterator[N
         rt.state.mark_source(source, rt.now(), None)
 
 
+def log_if_done(rt: Runtime, run_id: str) -> None:
+    """One summary per sync, once its last feed finished: info if it appended or rejected
+    anything, debug for an idle one (an idle deployment logs nothing above debug)."""
+    run = rt.state.summary(run_id)
+    if run is None or not run.finished:
+        return
+    busy = run.new_snapshots or run.journal_entries or run.rejected or run.error
+    (log.info if busy else log.debug)(
+        "sync_finished",
+        source=run.source,
+        mode=run.mode,
+        run_id=run_id,
+        pages=run.pages,
+        new_snapshots=run.new_snapshots,
+        journal_entries=run.journal_entries,
+        rejected=run.rejected,
+        seconds=round((run.last_progress - run.started_at).total_seconds(), 3),
+    )
+
+
 def send_reconcile(broker: dramatiq.Broker) -> None:
     """Ask for an incremental reconcile, if this process declared the reconcile actor."""
     try:
@@ -90,9 +110,14 @@ def declare_actors(broker: dramatiq.Broker, runtime: Callable[[], Runtime] = cur
 
     def finish_feed(rt: Runtime, source: str, feed: str, run_id: str) -> None:
         if rt.state.finish_feed_if_complete(run_id, source, feed, rt.now()):
-            log.info("feed_synced", source=source, feed=feed, run_id=run_id)
-            # Reconcile after each sync: incremental, so it costs what the sync appended.
-            send_reconcile(broker)
+            log.debug("feed_synced", source=source, feed=feed, run_id=run_id)
+            log_if_done(rt, run_id)
+            # Reconcile once the run's last feed is in: incremental, so it costs what the run
+            # appended, and an order is not judged before its transactions are in (one
+            # reconcile per feed judged objects twice, opening alerts the next feed resolved).
+            run = rt.state.summary(run_id)
+            if run is None or run.feeds_finished >= len(rt.sources[source].feeds):
+                send_reconcile(broker)
 
     def sync_feed_fn(source: str, feed: str, mode: str, run_id: str) -> None:
         """Scan one feed: page 1 here, then fan out (full) or walk on (incremental)."""
@@ -115,8 +140,7 @@ def declare_actors(broker: dramatiq.Broker, runtime: Callable[[], Runtime] = cur
             for number in plan.pages:
                 with _errors_recorded(rt, run_id, source):
                     outcome = sync.sync_page(rt.sync, source, feed, number, run_id, rescan=False)
-                walked += 1
-                rt.state.note_newest(run_id, feed, outcome.newest)
+                walked += 1  # the page noted its newest time itself (``record_page``)
                 send_follow_ups(source, outcome.follow_ups, run_id)
                 if outcome.page.empty or sync.reached_floor(
                     rt.sync, source, feed, outcome, oldest_first=oldest_first
@@ -130,7 +154,6 @@ def declare_actors(broker: dramatiq.Broker, runtime: Callable[[], Runtime] = cur
         rt = runtime()
         with _errors_recorded(rt, run_id, source):
             outcome = sync.sync_page(rt.sync, source, feed, number, run_id, rescan=True)
-        rt.state.note_newest(run_id, feed, outcome.newest)
         send_follow_ups(source, outcome.follow_ups, run_id)
         # The feed grew while we scanned: whoever sees it first schedules the new pages.
         for extra in rt.state.extend_feed(run_id, feed, outcome.page.max_page):

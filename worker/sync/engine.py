@@ -2,9 +2,11 @@
 
 Plain functions over injected collaborators (store, run state, source, clock); the dramatiq
 actors in ``worker/sync/actors.py`` are thin shells over them. Every function is idempotent: the
-ledger's natural keys make a second run append nothing. Follow-up work is *returned*, so the
-caller sends it only after the page's transaction has committed. Creation times beyond now +
-``future_skew`` are stored with their records but never count for a cursor.
+ledger's natural keys make a second run append nothing. A page's follow-ups (refund-infos,
+payments) are fetched at once and appended in the page's own transaction, so a scan costs about
+one commit per page; the follow-ups that could not be done so are *returned*, and the caller
+sends them as per-object messages only after the page's transaction has committed. Creation
+times beyond now + ``future_skew`` are stored with their records but never count for a cursor.
 """
 
 from __future__ import annotations
@@ -14,13 +16,19 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from ledger.model import RawRecord, Rejected
+from ledger.storage.changes import new_versions
 from ledger.storage.store import LedgerStore
 from worker import metrics
 from worker.gateways.contract import FetchedPage, FollowUp, Source
 from worker.logging import get_logger
+from worker.sync.follow import fetch_follow_ups
 from worker.sync.state import RunState
 
 log = get_logger(__name__)
+
+# False: every follow-up is its own message and transaction (the engine before issue 14); the
+# differential test and the benchmark switch it to compare both paths on one world.
+INLINE_FOLLOW_UPS = True
 
 
 @dataclass(frozen=True)
@@ -31,6 +39,8 @@ class PageOutcome:
     new_snapshots: int
     journal_entries: int
     follow_ups: tuple[FollowUp, ...] = field(default=())
+    rejected: int = 0  # records of the page and of its follow-ups that failed validation
+    fetched: tuple[FollowUp, ...] = field(default=())  # follow-ups appended with the page
 
     @property
     def oldest(self) -> datetime | None:
@@ -63,6 +73,7 @@ class SyncContext:
     now: Callable[[], datetime]
     lookback: timedelta
     future_skew: timedelta  # TALLY_FUTURE_SKEW_SECONDS
+    inline_follow_ups: bool = field(default_factory=lambda: INLINE_FOLLOW_UPS)
 
     def horizon(self) -> datetime:
         """The latest creation time a cursor may take: later ones are from the future."""
@@ -78,18 +89,26 @@ class SyncContext:
 def sync_page(
     ctx: SyncContext, source: str, feed: str, number: int, run_id: str, *, rescan: bool
 ) -> PageOutcome:
-    """Fetch one page, append it in one transaction, record it on the run, return follow-ups."""
+    """Fetch one page and its follow-ups, append them in one transaction, record them on the
+    run, and return the follow-ups left to send."""
     src = ctx.source(source)
     page = src.fetch_page(feed, number)
-    outcome = _append(ctx, src, page.records, page.rejected, run_id, rescan=rescan, page=page)
+    if ctx.inline_follow_ups:
+        outcome = _append_with_follow_ups(ctx, src, page, run_id, rescan=rescan)
+    else:
+        outcome = _append(ctx, src, page.records, page.rejected, run_id, rescan=rescan, page=page)
     metrics.page_fetched(source, feed)
-    ctx.state.record_item(
+    # Each follow-up done is an item of the run too (what ``sync_object`` would note); the
+    # page's item counts what they appended.
+    ctx.state.record_page(
         run_id,
-        f"{feed}#{number}",
-        pages=1,
+        feed,
+        number,
         new_snapshots=outcome.new_snapshots,
         journal_entries=outcome.journal_entries,
-        rejected=len(page.rejected),
+        rejected=outcome.rejected,
+        newest=outcome.newest,
+        follow_ups=[f"{f.kind}:{f.external_id}" for f in outcome.fetched],
     )
     return outcome
 
@@ -130,6 +149,69 @@ def _append(
     rescan: bool,
     page: FetchedPage,
 ) -> PageOutcome:
+    page, new_ids, stored = _store(ctx, src, page, records, rejected, run_id)
+    follow_ups = src.follow_ups(records, new_ids, ctx.store, rescan=rescan)
+    return PageOutcome(page, *stored, tuple(follow_ups), len(rejected))
+
+
+def _append_with_follow_ups(
+    ctx: SyncContext, src: Source, page: FetchedPage, run_id: str, *, rescan: bool
+) -> PageOutcome:
+    """Append ``page`` and its follow-ups in one transaction; return those left to send.
+
+    The follow-ups are chosen before the append, from the versions the page would make
+    (``new_versions``), then fetched at once. The append decides under its lock: should its
+    new versions differ (another writer landed in between), the follow-ups they imply and that
+    were not fetched are returned, as are those whose fetch failed and those the fetched
+    objects imply in turn, exactly as ``sync_object`` would return them.
+    """
+    records = page.records
+    page_keys = {(r.kind, r.external_id) for r in records}
+    predicted = new_versions(ctx.store.engine, records)
+    wanted = list(src.follow_ups(records, predicted, ctx.store, rescan=rescan))
+    # One object appears once per append: a follow-up of an object on the page waits.
+    clash = [w for w in wanted if (w.kind, w.external_id) in page_keys]
+    fetched = fetch_follow_ups(src, [w for w in wanted if w not in clash])
+    page, new_ids, stored = _store(
+        ctx,
+        src,
+        page,
+        [*records, *fetched.records],
+        [*page.rejected, *fetched.rejected],
+        run_id,
+    )
+    left: list[FollowUp] = [*clash, *fetched.failed]
+    page_new = new_ids & page_keys
+    if page_new != predicted:
+        answered = fetched.done()
+        left += [
+            f
+            for f in src.follow_ups(records, page_new, ctx.store, rescan=rescan)
+            if (f.kind, f.external_id) not in answered
+        ]
+    if fetched.records:
+        left += src.follow_ups(fetched.records, new_ids - page_keys, ctx.store, rescan=False)
+    rejected = len(page.rejected) + len(fetched.rejected)
+    done = fetched.done()
+    return PageOutcome(
+        page,
+        *stored,
+        tuple(dict.fromkeys(left)),
+        rejected,
+        tuple(f for f in fetched.asked if (f.kind, f.external_id) in done),
+    )
+
+
+def _store(
+    ctx: SyncContext,
+    src: Source,
+    page: FetchedPage,
+    records: Sequence[RawRecord],
+    rejected: Sequence[Rejected],
+    run_id: str | None,
+) -> tuple[FetchedPage, set[tuple[str, str]], tuple[int, int]]:
+    """Append in one transaction: (the page with cursor times only up to the horizon, the
+    (kind, external_id) of every new version, (new snapshots, journal entries) written)."""
     page, future = _cursor_times(page, ctx.horizon())
     result = ctx.store.append(records, observed_at=ctx.now(), rejected=rejected, run_id=run_id)
     metrics.appended(
@@ -149,8 +231,7 @@ def _append(
                 external_id=record.external_id,
                 created=created.isoformat(),
             )
-    follow_ups = src.follow_ups(records, new_ids, ctx.store, rescan=rescan)
-    return PageOutcome(page, len(result.new_snapshots), result.journal_entries, tuple(follow_ups))
+    return page, new_ids, (len(result.new_snapshots), result.journal_entries)
 
 
 def begin_scan(

@@ -161,15 +161,39 @@ class RunState:
         with self._engine.begin() as conn:
             _insert_ignore(conn, SYNC_RUN_ITEM, values)
 
+    def record_page(
+        self,
+        run_id: str,
+        feed: str,
+        number: int,
+        *,
+        new_snapshots: int,
+        journal_entries: int,
+        rejected: int,
+        newest: datetime | None,
+        follow_ups: Sequence[str] = (),
+        now: datetime | None = None,
+    ) -> None:
+        """Note page ``number`` of ``feed`` done, with what it appended, the follow-ups it
+        appended with it (items of their own, counted on the page's) and its newest creation
+        time (once the feed is planned), all in one transaction."""
+        done_at = now or datetime.now().astimezone()
+        page = {"pages": 1, "new_snapshots": new_snapshots, "journal_entries": journal_entries}
+        zero = {"pages": 0, "new_snapshots": 0, "journal_entries": 0, "rejected": 0}
+        rows = [{"run_id": run_id, "item": f"{feed}#{number}", **page, "rejected": rejected}]
+        rows += [{"run_id": run_id, "item": item, **zero} for item in follow_ups]
+        with self._engine.begin() as conn:
+            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+            insert = dialect.insert(SYNC_RUN_ITEM).on_conflict_do_nothing()
+            conn.execute(insert, [{**row, "done_at": done_at} for row in rows])
+            if newest is not None:
+                conn.execute(_newest(run_id, feed, newest))
+
     def note_newest(self, run_id: str, feed: str, newest: datetime | None) -> None:
         if newest is None:
             return
         with self._engine.begin() as conn:
-            conn.execute(
-                _feed(run_id, feed)
-                .where((FEED.newest_seen.is_(None)) | (FEED.newest_seen < newest))
-                .values(newest_seen=newest)
-            )
+            conn.execute(_newest(run_id, feed, newest))
 
     def record_error(self, run_id: str, message: str) -> None:
         with self._engine.begin() as conn:
@@ -352,6 +376,15 @@ class RunState:
 def _feed(run_id: str, feed: str) -> Any:
     """UPDATE of one feed plan of one run (narrow it further with ``.where``)."""
     return update(SYNC_RUN_FEED).where(FEED.run_id == run_id, FEED.feed == feed)
+
+
+def _newest(run_id: str, feed: str, newest: datetime) -> Any:
+    """UPDATE of a feed plan's newest creation time seen, when ``newest`` is later."""
+    return (
+        _feed(run_id, feed)
+        .where((FEED.newest_seen.is_(None)) | (FEED.newest_seen < newest))
+        .values(newest_seen=newest)
+    )
 
 
 def _cursor(source: str, feed: str) -> Any:

@@ -40,7 +40,7 @@ def amount_of(snapshot: Snapshot, name: str) -> Decimal:
     return amount
 
 
-def derive_invoice(snapshot: Snapshot, precision: PrecisionTable) -> Derived | None:
+def derive_invoice(snapshot: Snapshot, precision: PrecisionTable, *_: object) -> Derived | None:
     if snapshot.payload.get("status") != "paid":
         return None
     currency = read_currency(snapshot.payload)
@@ -55,7 +55,7 @@ def derive_invoice(snapshot: Snapshot, precision: PrecisionTable) -> Derived | N
     return Derived(postings, date, text)
 
 
-def derive_credit(snapshot: Snapshot, precision: PrecisionTable) -> Derived | None:
+def derive_credit(snapshot: Snapshot, precision: PrecisionTable, *_: object) -> Derived | None:
     currency = read_currency(snapshot.payload)
     amount = amount_of(snapshot, "amount")
     postings = legs(
@@ -68,7 +68,7 @@ def derive_credit(snapshot: Snapshot, precision: PrecisionTable) -> Derived | No
     return Derived(postings, date, text)
 
 
-def derive_settlement(snapshot: Snapshot, precision: PrecisionTable) -> Derived | None:
+def derive_settlement(snapshot: Snapshot, precision: PrecisionTable, *_: object) -> Derived | None:
     currency = read_currency(snapshot.payload)
     net = amount_of(snapshot, "net")
     postings = legs(

@@ -230,14 +230,37 @@ def test_slack_payload_shape() -> None:
     assert all(v in numbers["text"]["text"] for v in ("`0.9`", "`0.7`", "`0.2`", "`0.00000001`"))
     assert context["type"] == "context"
     assert context["elements"] == [
-        {"type": "mrkdwn", "text": "alert id 7 · revision 2 · status open"}
+        {
+            "type": "mrkdwn",
+            "text": "alert id 7 · revision 2 · status open · severity — · `tally alerts show 7`",
+        }
     ]
     assert webhook_body(note) == {
         "id": 7,
         "revision": 2,
         "event": "alert.updated",
         "alert": dict(note.alert),
+        "show": "tally alerts show 7",
     }
+
+
+def test_sinks_carry_the_incidents_evidence_and_the_show_command() -> None:
+    checks = [
+        {"check": "", "detail": "amount 1 − fee 0.1 ≠ obtained 0.8"},
+        {"check": "obtained", "detail": "order obtained 0.8 ≠ transaction obtained 0.9"},
+    ]
+    alert = {
+        "id": 3, "rule": "order", "source": "aurpay", "subject_id": "o1", "check": "",
+        "currency": "BTC", "expected": "0.9", "actual": "0.8", "difference": "0.1",
+        "tolerance": "0.00000001", "status": "open", "detail": "both", "severity": "warn",
+        "evidence": checks, "related": ["tx-o1"],
+    }  # fmt: skip
+    note = Notification(3, 1, "opened", alert)
+    text = slack_body(note)["blocks"][1]["text"]["text"]
+    assert all(f"• {c['detail']}" in text for c in checks) and "`tx-o1`" in text
+    assert "severity warn" in slack_body(note)["blocks"][2]["elements"][0]["text"]
+    body = webhook_body(note)
+    assert body["alert"]["evidence"] == checks and body["show"] == "tally alerts show 3"
 
 
 @pytest.mark.parametrize(

@@ -18,9 +18,13 @@ import pytest
 import yaml
 
 from worker.accounts import env_prefix
+from worker.alerts.settings import RuleSettings
 from worker.app.cli import build_parser
+from worker.app.export_settings import ExportSettings
 from worker.config import Settings
+from worker.console.settings import ConsoleSettings
 from worker.gateways.registry import REGISTRY
+from worker.retention.settings import RetentionSettings
 
 ROOT = Path(__file__).resolve().parents[3]
 DEPLOY = ROOT / "deploy"
@@ -32,6 +36,12 @@ ACCOUNT_FIELDS = {
     for field in g.settings.model_fields
 }
 SETTINGS = [name.upper() for name in Settings.model_fields] + list(ACCOUNT_FIELDS)
+# and the models read apart from the core (console, retention, exports, rules)
+SETTINGS += [
+    name.upper()
+    for model in (RuleSettings, ConsoleSettings, RetentionSettings, ExportSettings)
+    for name in model.model_fields
+]
 GRACE = Settings.model_fields["tally_shutdown_grace_seconds"].default
 SERVICES = {("worker",), ("scheduler",), ("callbacks",)}
 RELEASE = ("db", "upgrade")

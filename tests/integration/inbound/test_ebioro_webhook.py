@@ -2,40 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import httpx
-import pytest
 
-from worker.config import load_settings
-from worker.gateways.contract import FollowUp
+from tests.integration.inbound.conftest import EBIORO_SECRET, WEBHOOK_PATH
 from worker.gateways.ebioro.auth import compact_body, sign_webhook
-from worker.inbound.replay import MemoryReplayCache
 from worker.inbound.server import CallbackServer
 
-SECRET = "sk_test_webhook_secret"
-WEBHOOK_PATH = "/callbacks/ebioro"
-
-
-@pytest.fixture
-def server() -> Iterator[tuple[CallbackServer, list[str]]]:
-    settings = load_settings(
-        ebioro_public_key="pk_test_x",
-        ebioro_secret_key=SECRET,
-        ebioro_base_url="https://test-merchant.ebioro.com",
-    )
-    enqueued: list[str] = []
-
-    def enqueue(source: str, refetch: FollowUp) -> None:
-        assert (source, refetch.kind) == ("ebioro", "payment")
-        enqueued.append(refetch.external_id)
-
-    srv = CallbackServer(settings, enqueue, MemoryReplayCache(), "127.0.0.1", 0)
-    srv.start()
-    try:
-        yield srv, enqueued
-    finally:
-        srv.stop()
+SECRET = EBIORO_SECRET
 
 
 def _post(srv: CallbackServer, body: bytes, signature: str | None) -> httpx.Response:

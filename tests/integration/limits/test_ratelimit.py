@@ -12,6 +12,7 @@ import redis
 from dramatiq.rate_limits import RateLimiterBackend
 from dramatiq.rate_limits.backends import RedisBackend, StubBackend
 
+from tests.integration.limits.test_pace import busiest_second
 from worker.config import load_settings
 from worker.errors import TransientError
 from worker.limits.ratelimit import RateLimitWait, SourceLimiter, rate_limit_backend
@@ -20,6 +21,7 @@ from worker.redis_client import connect_redis
 CONCURRENCY = 2
 PER_SECOND = 6
 CALLS = 12  # about two seconds of calls at PER_SECOND
+PACE, PACED_CALLS = 10, 25  # about two and a half seconds
 
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
@@ -137,3 +139,34 @@ def test_redis_keys_live_under_the_namespace(redis_namespace: tuple[str, str]) -
 
 def test_without_redis_the_backend_is_in_memory() -> None:
     assert isinstance(rate_limit_backend(connect_redis(load_settings())), StubBackend)
+
+
+def test_no_sliding_second_holds_more_than_the_rate_and_the_rate_is_reached(
+    backends: tuple[str, list[RateLimiterBackend]],
+) -> None:
+    namespace, pair = backends
+    limiters = [SourceLimiter(b, "aurpay", 8, PACE, namespace=namespace) for b in pair]
+    lock = threading.Lock()
+    admitted: list[float] = []
+    remaining = iter(range(PACED_CALLS))
+
+    def call(limiter: SourceLimiter) -> None:
+        while True:
+            with lock:
+                if next(remaining, None) is None:
+                    return
+            with limiter.slot() as slot, lock:
+                admitted.append(slot.admitted_at)
+
+    threads = [threading.Thread(target=call, args=(limiters[i % 2],)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(admitted) == PACED_CALLS
+    # Within 5% (floor(1.05 * 10) = 10 here); fixed buckets allowed up to twice the rate.
+    assert busiest_second(admitted) <= PACE
+    span = max(admitted) - min(admitted)
+    assert span >= (PACED_CALLS - 1) / PACE - 0.01  # never faster than the pace
+    assert span <= (PACED_CALLS - 1) / PACE * 1.5  # and not far slower with waiters ready

@@ -229,17 +229,12 @@ def test_admin_errors_use_the_error_shape(sandbox: RunningSandbox) -> None:
 
 
 def test_tally_sandbox_provider_ebioro_serves_until_sigterm(tmp_path: Path) -> None:
-    script = (
-        "import argparse, sys\n"
-        "from sandbox.commands import sandbox\n"
-        "from worker.config import load_settings\n"
-        "parser = argparse.ArgumentParser(); sandbox.register(parser.add_subparsers())\n"
-        "args = parser.parse_args(sys.argv[1:])\n"
-        "sys.exit(args.handler(args, load_settings()))\n"
-    )
+    """It reads none of the client's settings: half an Ebioro account (keys, no URL) in the
+    environment does not stop it, and its banner gives the client's lines."""
+    script = "import sys\nfrom worker.app.cli import main\nsys.exit(main(sys.argv[1:]))\n"
     argv = ["sandbox", "--provider", "ebioro", "--port", "0", "--payments", "12", "--seed", "3"]
     env = {**os.environ, "EBIORO_PUBLIC_KEY": "pk_test_cli", "EBIORO_SECRET_KEY": "sk_test_cli"}
-    env["EBIORO_BASE_URL"] = "http://127.0.0.1:9"  # required with the keys; unused here
+    env.pop("EBIORO_BASE_URL", None)
     process = subprocess.Popen(
         [sys.executable, "-c", script, *argv],
         cwd=tmp_path,
@@ -255,7 +250,7 @@ def test_tally_sandbox_provider_ebioro_serves_until_sigterm(tmp_path: Path) -> N
             intro.append(process.stdout.readline())
         assert intro[0].startswith("Ebioro sandbox listening on http://127.0.0.1:"), intro
         base_url = intro[0].rsplit(" ", 1)[1].strip()
-        auth = DigestAuth("pk_test_cli", SecretStr("sk_test_cli"))
+        auth = DigestAuth(SANDBOX_EBIORO_PUBLIC_KEY, SecretStr(SANDBOX_EBIORO_SECRET_KEY))
         listed = httpx.get(f"{base_url}/payments", auth=auth, timeout=5)
         assert body(listed)["meta"]["totalItems"] == 12
         process.send_signal(signal.SIGTERM)
@@ -266,6 +261,7 @@ def test_tally_sandbox_provider_ebioro_serves_until_sigterm(tmp_path: Path) -> N
         for stream in (process.stdout, process.stderr):
             if stream is not None:
                 stream.close()
-    assert "  EBIORO_SECRET_KEY        from your settings\n" in intro
+    assert f"    EBIORO_BASE_URL={base_url}\n" in intro
+    assert f"    EBIORO_SECRET_KEY={SANDBOX_EBIORO_SECRET_KEY}\n" in intro  # public, not a secret
     assert "sk_test_cli" not in "".join(intro) + rest
     assert rest.rstrip().endswith("sandbox stopped")

@@ -91,7 +91,7 @@ def test_sqlite_replace_cannot_rewrite_a_row(
     before = list(store.iter_snapshots())
     _refused(store, _snapshot_copy(verb))
     _refused(store, "REPLACE INTO ledger_posting SELECT journal_seq, idx, account, currency, "
-             "'0' FROM ledger_posting")  # fmt: skip
+             "'0', value, value_currency FROM ledger_posting")  # fmt: skip
     assert list(store.iter_snapshots()) == before
 
 

@@ -34,7 +34,10 @@ def order(
 
 
 def toy_planner(
-    snapshot: Snapshot, effective: JournalEntry | None, precision: PrecisionTable
+    snapshot: Snapshot,
+    effective: JournalEntry | None,
+    precision: PrecisionTable,
+    history: object = None,
 ) -> list[JournalEntry]:
     """A paid (SUCCESS) order posts its amount; any other status reverses what was posted."""
     payload = snapshot.payload
@@ -154,13 +157,17 @@ def test_the_same_bad_record_is_quarantined_once(ledger_url: str, open_store: Op
     assert store.counts()["quarantined"] == 2
 
 
-def _exploding(snapshot: Snapshot, effective: JournalEntry | None, p: PrecisionTable) -> list:
+def _exploding(
+    snapshot: Snapshot, effective: JournalEntry | None, p: PrecisionTable, *_: object
+) -> list:
     if snapshot.external_id == "2":
         raise RuntimeError("planner bug")
     return toy_planner(snapshot, effective, p)
 
 
-def _unbalanced(snapshot: Snapshot, effective: JournalEntry | None, p: PrecisionTable) -> list:
+def _unbalanced(
+    snapshot: Snapshot, effective: JournalEntry | None, p: PrecisionTable, *_: object
+) -> list:
     (entry,) = toy_planner(snapshot, effective, p)
     return [JournalEntry(**{**entry.__dict__, "postings": entry.postings[:1]})]
 
@@ -182,7 +189,7 @@ def test_a_failed_append_leaves_nothing(
 def test_journal_plans_against_the_effective_entry(ledger_url: str, open_store: OpenStore) -> None:
     seen: list[str | None] = []
 
-    def planner(s: Snapshot, effective: JournalEntry | None, p: PrecisionTable) -> list:
+    def planner(s: Snapshot, effective: JournalEntry | None, p: PrecisionTable, h: object) -> list:
         seen.append(effective.key if effective else None)
         return toy_planner(s, effective, p)
 
@@ -209,7 +216,9 @@ def test_journal_plans_against_the_effective_entry(ledger_url: str, open_store: 
 
 
 def test_an_existing_key_is_not_appended_twice(ledger_url: str, open_store: OpenStore) -> None:
-    def fixed_key(s: Snapshot, effective: JournalEntry | None, p: PrecisionTable) -> list:
+    def fixed_key(
+        s: Snapshot, effective: JournalEntry | None, p: PrecisionTable, *_: object
+    ) -> list:
         (entry,) = toy_planner(s, None, p)
         return [JournalEntry(**{**entry.__dict__, "key": "same-key"})]
 
@@ -223,7 +232,7 @@ def test_an_existing_key_is_not_appended_twice(ledger_url: str, open_store: Open
 def test_unpostable_snapshot_is_kept_and_quarantined(
     ledger_url: str, open_store: OpenStore
 ) -> None:
-    def fussy(s: Snapshot, effective: JournalEntry | None, p: PrecisionTable) -> list:
+    def fussy(s: Snapshot, effective: JournalEntry | None, p: PrecisionTable, *_: object) -> list:
         if s.external_id == "bad":
             raise UnpostableSnapshot("amount: not a decimal amount")
         return toy_planner(s, effective, p)

@@ -5,6 +5,7 @@ finishes it: follow-ups the ledger implies, runs resumed or marked interrupted, 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -123,13 +124,16 @@ def test_a_full_scan_cut_short_is_resumed_and_its_lost_follow_ups_are_sent(
     with worker_session(sandbox_settings(sandbox, ledger_url, aurpay_page_size=25)) as session:
         rt, store = session.runtime, session.runtime.store
         # What a killed process left: half the orders pages committed, their follow-ups never
-        # sent, the transactions feed never planned, and an incremental run open.
+        # sent, the transactions feed never planned, and an incremental run open. Pages append
+        # their follow-ups themselves; those left to messages (a fetch that failed, a page
+        # synced per object) are what a kill loses: the per-object path returns them all.
+        cut = replace(rt.sync, inline_follow_ups=False)
         full = new_run_id("aurpay", "full")
         rt.state.start_run(full, "aurpay", "full", rt.now())
-        _, plan = sync.begin_scan(rt.sync, "aurpay", "orders", "full", full)
+        _, plan = sync.begin_scan(cut, "aurpay", "orders", "full", full)
         rt.state.plan_feed(full, "orders", plan.max_page)
         for number in plan.pages[: len(plan.pages) // 2]:
-            sync.sync_page(rt.sync, "aurpay", "orders", number, full, rescan=True)
+            sync.sync_page(cut, "aurpay", "orders", number, full, rescan=True)
         incremental = "aurpay:sync_incremental@2024-06-17T00:01:00.000000Z"
         rt.state.start_run(incremental, "aurpay", "incremental", rt.now())
         rt.state.plan_feed(incremental, "orders", 3)

@@ -91,7 +91,9 @@ def test_kill_9_of_tally_run_mid_refund_infos_converges_after_restart(
     finally:
         assert second.stop() == 0
     print(f"kill -9 at {wanted - lost}/{wanted} refund-infos: converged {took:.1f}s after restart")
-    assert passes and passes[0]["sent"] > 0  # recovery asked for what the killed process lost
+    # Recovery redid what the killed process lost: refund-infos travel with their page, so
+    # mostly pages (the full scan resumed), and any follow-up left to a message (sent again).
+    assert passes and (passes[0]["sent"] > 0 or passes[0]["resumed"])
 
 
 @pytest.mark.postgres
@@ -119,4 +121,6 @@ def test_an_emptied_redis_under_tally_run_converges_within_a_pass(
         assert process.stop() == 0
         client.close()
     print(f"Redis emptied with {dropped} refund-infos to go: converged in {took:.1f}s")
-    assert any(e["sent"] for e in _recovered(process)[1:])  # a pass after the first one
+    # A pass after the first one redid the lost messages: pages (their refund-infos travel
+    # with them) or follow-ups.
+    assert any(e["sent"] or e["resumed"] for e in _recovered(process)[1:])

@@ -119,7 +119,12 @@ def test_two_accounts_hold_exactly_their_own_truth_rejects_runs_and_alerts(
         assert {e.source for e in store.iter_journal()} == set(SOURCES)
         for entry in store.iter_journal():  # each store's balance is its own asset account
             assets = {p.account.split(":")[1] for p in entry.postings if p.account[:7] == "assets:"}
-            assert assets <= {entry.source}, entry
+            owned = {
+                p.account.split(":")[2]
+                for p in entry.postings
+                if p.account[:16] == "assets:suspense:"
+            }
+            assert assets <= {entry.source, "suspense"} and owned <= {entry.source}, entry
         assert Counter(row["source"] for row in quarantined(store.engine)) == {
             source: len(sandbox.world.invalid_records())
             for source, sandbox in stores.sandboxes.items()

@@ -23,7 +23,10 @@ BOUNDED = {
 
 
 def length(table: Table, column: str) -> Any:
-    return getattr(table.c[column].type, "length", None)
+    """The column's length where it is enforced (PostgreSQL; SQLite never enforces one)."""
+    kind = table.c[column].type
+    kind = kind._variant_mapping.get("postgresql", kind)  # a with_variant() type
+    return getattr(kind, "length", None)
 
 
 def test_ids_and_currencies_fit_every_column_that_holds_them() -> None:

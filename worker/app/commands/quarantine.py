@@ -17,12 +17,26 @@ BATCH = 500
 
 
 def register(subparsers: Subparsers) -> None:
-    parser = subparsers.add_parser("quarantine", help="records that failed validation")
+    parser = subparsers.add_parser(
+        "quarantine",
+        help="records that failed validation",
+        description="Records a gateway sent that failed validation, kept with the reason and "
+        "their raw JSON (the rest of their page was written).",
+    )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    listing = actions.add_parser("list", help="list quarantined records, oldest first")
-    listing.add_argument("--source", help="only this source")
-    listing.add_argument("--format", choices=["table", "jsonl"], default="table")
-    listing.set_defaults(handler=list_quarantine)
+    listing = actions.add_parser(
+        "list",
+        help="list quarantined records, oldest first",
+        description="List quarantined records, oldest first.",
+    )
+    listing.add_argument("--source", metavar="SOURCE", help="only this source (e.g. aurpay)")
+    listing.add_argument(
+        "--format",
+        choices=["table", "jsonl"],
+        default="table",
+        help="table for people (default), jsonl: one JSON object per record",
+    )
+    listing.set_defaults(handler=list_quarantine, uses=("ledger",), needs_ledger=True)
 
 
 def rows(settings: Settings, source: str | None) -> Iterator[dict[str, Any]]:

@@ -11,19 +11,24 @@ from ledger.alerts.store import AlertStore
 from ledger.storage.open import open_ledger
 from worker.alerts.reconcile import ReconcileContext, reconcile
 from worker.alerts.sinks import LogSink, deliver_inline, deliveries_due, http_sinks, new_http_client
-from worker.app.commands import Subparsers
+from worker.app.commands import Subparsers, add_format, print_json
 from worker.config import Settings
 from worker.runtime import reconcile_plans, utc_now
 
 
 def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
-        "reconcile", help="check the ledger's amounts and update the alerts"
+        "reconcile",
+        help="check the ledger's amounts and update the alerts",
+        description="Run the reconciliation rules over what changed since the last run "
+        "(everything with --all), open, update or resolve alerts, deliver the changes, print "
+        "one summary.",
     )
     parser.add_argument(
         "--all", action="store_true", help="re-check every object, not only what changed"
     )
-    parser.set_defaults(handler=handle)
+    add_format(parser)
+    parser.set_defaults(handler=handle, uses=("ledger", "sources", "alerts"), needs_ledger=True)
 
 
 def handle(args: argparse.Namespace, settings: Settings) -> int:
@@ -46,11 +51,26 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         store.close()
     c = report.counts
-    print(
-        f"reconcile {report.mode}: snapshots={c['snapshots']} checks={c['evaluated']} "
-        f"opened={c['open']} updated={c['update']} resolved={c['resolve']} "
-        f"live_alerts={len(live)} cursor={report.cursor_to}"
-    )
+    if args.format == "json":
+        print_json(
+            {
+                "mode": report.mode,
+                "snapshots": c["snapshots"],
+                "checks": c["evaluated"],
+                "opened": c["open"],
+                "updated": c["update"],
+                "resolved": c["resolve"],
+                "live_alerts": len(live),
+                "cursor": report.cursor_to,
+                "failed_deliveries": failed,
+            }
+        )
+    else:
+        print(
+            f"reconcile {report.mode}: snapshots={c['snapshots']} checks={c['evaluated']} "
+            f"opened={c['open']} updated={c['update']} resolved={c['resolve']} "
+            f"live_alerts={len(live)} cursor={report.cursor_to}"
+        )
     if failed:
         print(
             f"tally: {failed} alert deliveries failed; a later reconcile sends them again",

@@ -7,15 +7,17 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy.engine import make_url
 
 from ledger.storage.engine import make_engine
 from ledger.storage.store import LedgerStore
-from worker.app.commands import Subparsers
+from worker.app.commands import Subparsers, add_format, print_json
 from worker.config import Settings
-from worker.ops.health import deployment_readiness
+from worker.ops.health import Readiness, deployment_readiness
+from worker.sync.state import RunSummary
 from worker.sync.status import (
     INTERRUPTED_WINDOW,
     SourceStatus,
@@ -28,9 +30,16 @@ from worker.sync.status import (
 
 def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
-        "status", help="one screen: sources, lag, ledger size and head, open alerts"
+        "status",
+        help="one screen: sources, lag, ledger size and head, open alerts",
+        description="One screen for a person: readiness, each source's last sync and lag, its "
+        "latest run (finished, in progress, interrupted or failed), recovery's backlog, the "
+        "ledger's size and chain head, open alerts by rule. Exit 1 when not ready.",
     )
-    parser.set_defaults(handler=status)
+    add_format(parser)
+    parser.set_defaults(
+        handler=status, uses=("ledger", "broker", "sources", "process"), needs_ledger=True
+    )
 
 
 def status(args: argparse.Namespace, settings: Settings) -> int:
@@ -39,12 +48,18 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
     store = LedgerStore(engine, settings.precision_table())
     try:
         ready = deployment_readiness(settings, engine)
+        if args.format == "json":
+            print_json(_document(settings, engine, store, ready, now))
+            return 0 if ready.ok else 1
         lines = [f"tally status at {now:%Y-%m-%d %H:%M:%S} UTC", _row("health", ready.reason)]
         lines.append(_row("database", make_url(settings.database_url).render_as_string()))
         lines.append(_row("broker", _broker(settings)))
         if ready.checks[0].ok:  # the rest lives in the database
             lines += _sources(source_status(engine), now)
-            counts, (seq, head) = store.counts(), store.head()
+            counts, (seq, head) = (
+                {**store.counts(), "unpriced": store.unpriced_count()},
+                store.head(),
+            )
             lines.append(_row("ledger", _ledger(counts)))
             lines.append(_row("chain", f"head #{seq} {head[:16]}…" if seq else "empty"))
             lines.append(_row("alerts", _alerts(alerts_by_rule(engine))))
@@ -52,6 +67,66 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
         store.close()
     print("\n".join(lines))
     return 0 if ready.ok else 1
+
+
+def _document(
+    settings: Settings, engine: Any, store: LedgerStore, ready: Readiness, now: datetime
+) -> dict[str, Any]:
+    """``--format json`` (docs/cli.md): the same facts as the screen, times in ISO-8601 UTC."""
+    document: dict[str, Any] = {
+        "at": now.isoformat(),
+        "health": ready.to_json(),
+        "database": make_url(settings.database_url).render_as_string(),
+        "broker": _broker(settings),
+        "sources": [],
+        "ledger": None,
+        "chain_head": None,
+        "alerts": [],
+    }
+    if not ready.checks[0].ok:
+        return document
+    for s in source_status(engine):
+        run = s.latest_run
+        document["sources"].append(
+            {
+                "source": s.source,
+                "last_sync_at": _iso(s.last_sync_at),
+                "last_error": s.last_error,
+                "interrupted_runs": s.interrupted_runs,
+                "latest_run": None
+                if run is None
+                else {
+                    "run_id": run.run_id,
+                    "mode": run.mode,
+                    "started_at": _iso(run.started_at),
+                    "state": _run_state(run),
+                    "pages": run.pages,
+                    "pages_expected": run.pages_expected or None,
+                    "rejected": run.rejected,
+                    "error": run.error,
+                },
+            }
+        )
+    seq, head = store.head()
+    document["ledger"] = {**store.counts(), "unpriced": store.unpriced_count()}
+    document["chain_head"] = f"{seq}:{head}" if seq else None
+    document["alerts"] = [
+        {"rule": rule, "status": status, "count": n}
+        for (rule, status), n in sorted(alerts_by_rule(engine).items())
+    ]
+    return document
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def _run_state(run: RunSummary) -> str:
+    if run.error:
+        return "failed"
+    if run.finished:
+        return "finished"
+    return "interrupted" if run.interrupted else "in progress"
 
 
 def _row(label: str, text: str) -> str:
@@ -85,9 +160,7 @@ def _sources(statuses: list[SourceStatus], now: datetime) -> list[str]:
         )
         if s.latest_run is not None:
             run = s.latest_run
-            state = "finished" if run.finished else "in progress"
-            if run.interrupted and not run.finished:
-                state = "interrupted"
+            state = _run_state(run)
             if run.error:
                 state = f"failed: {run.error[:120]}"
             lines.append(
@@ -124,6 +197,7 @@ def _ledger(counts: Mapping[str, int]) -> str:
             ("journal_entries", "journal entries"),
             ("postings", "postings"),
             ("quarantined", "quarantined"),
+            ("unpriced", "without a fiat value (tally unpriced)"),
         )
     )
 

@@ -18,7 +18,7 @@ import structlog
 from pydantic import SecretStr
 
 from worker import metrics
-from worker.errors import BadResponse, TransientError, Unavailable
+from worker.errors import BadResponse, TransientError, Unavailable, unreachable
 
 log = structlog.get_logger(__name__)
 
@@ -118,7 +118,9 @@ def send(
     except httpx.DecodingError as exc:
         raise BadResponse(f"{source} {method} {target}: undecodable body", source=source) from exc
     except httpx.RequestError as exc:
-        text = f"{source} {method} {target}: {type(exc).__name__}"
+        # the host and the cause ("cannot connect to http://h:1 (connection refused)"): what
+        # `tally status`, `tally health` and the log show while a process keeps retrying
+        text = f"{source} {method} {target}: {unreachable(exc) or type(exc).__name__}"
         raise Unavailable(text, source=source) from exc
     log.debug(f"{source}_call", method=method, path=target, status=response.status_code)
     return response

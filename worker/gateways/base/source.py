@@ -55,6 +55,13 @@ class GatewaySource(ABC, Generic[C]):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, {self.client!r})"
 
+    @property
+    def concurrency(self) -> int:
+        """Requests this account may have in flight: the client's width (its settings'
+        ``max_concurrency``); the sync fetches a page's follow-ups that many at a time."""
+        width = getattr(self.client, "_max_workers", 4)
+        return width if isinstance(width, int) else 4
+
     # --- what each gateway says
 
     @abstractmethod

@@ -90,13 +90,15 @@ def _code(obj: Mapping[str, Any], name: str) -> Any:
 
 
 def _asset(obj: Mapping[str, Any], name: str, required: bool = False, path: str = "") -> Any:
-    """A Stellar asset ``CODE:ISSUER`` whose code is posted as a commodity, so it must be a
-    currency code (docs/gateways/ebioro.md (E-PAY-3))."""
+    """A Stellar asset ``CODE:ISSUER``: its code is posted as a commodity, and the whole id when
+    it is not the payment's own asset, so both must be currency codes (docs/gateways/ebioro.md
+    (E-PAY-3))."""
 
     def read(value: Any) -> str:
         if not isinstance(value, str):
             raise ValueError(f"expected a string, got {json_type(value)}")
         read_code(value.split(":", 1)[0])
+        read_code(value)
         return value
 
     return _checked(obj, name, read, required, path)

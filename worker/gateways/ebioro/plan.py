@@ -7,11 +7,22 @@ live refund wait for the ``refunded-without-refund`` sweep.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 
 from ledger.model import Snapshot
 from ledger.reconcile.plans import Evaluation, Loaded, SourcePlan, Terms, Work
 from ledger.reconcile.rules import Rule
-from worker.gateways.ebioro.postings import marked_refunded, refund_payment_id, status_of
+from worker.gateways.ebioro.lifecycle import (
+    refund_after_reversal_rule,
+    refund_unpaid_rule,
+    status_regression_rule,
+)
+from worker.gateways.ebioro.postings import (
+    marked_refunded,
+    refund_amount,
+    refund_payment_id,
+    status_of,
+)
 from worker.gateways.ebioro.rules import (
     PAYMENT_RULES,
     REFUND_RULES,
@@ -50,6 +61,7 @@ class EbioroPlan:
         """Payments in ``work`` and those of its refunds are judged with all their refunds;
         refunds in ``work`` and those of its payments are judged with their payment."""
         source = work.source
+        judging = terms.judging(self.rules)
         changed_refunds = data.get(REFUND, work[REFUNDS])
         payment_ids = set(work[PAYMENTS]) | {
             pid for r in changed_refunds.values() if (pid := refund_payment_id(r.payload))
@@ -64,11 +76,11 @@ class EbioroPlan:
             if pid:
                 refunds_of.setdefault(pid, []).append(refund)
         out = Evaluation(loaded=data.by_kind)
+        history = data.versions(PAYMENT, payments.keys())
         for pid in sorted(payments):
             mine = sorted(refunds_of.get(pid, []), key=lambda r: r.external_id)
-            out.findings += evaluate_payment(
-                payments[pid], mine, terms.precision, terms.now, terms.grace
-            )
+            out.findings += evaluate_payment(payments[pid], mine, judging, terms.now, terms.grace)
+            out.findings += status_regression_rule(history.get(pid, []))
             out.judged(source, PAYMENT_RULES, pid)
             waiting = marked_refunded(payments[pid].payload) and all(
                 status_of(r.payload) == "failed" for r in mine
@@ -80,9 +92,12 @@ class EbioroPlan:
         for rid in sorted(judged_refunds):
             refund = refunds[rid]
             pid = refund_payment_id(refund.payload)
-            out.findings += evaluate_refund(
-                refund, payments.get(pid) if pid else None, terms.precision
-            )
+            out.findings += evaluate_refund(refund, payments.get(pid) if pid else None, judging)
+            if pid and status_of(refund.payload) == "refunded":
+                code, amount = refund_amount(refund.payload)
+                versions, money = history.get(pid, []), amount or Decimal(0)
+                out.findings += refund_unpaid_rule(versions, refund, code or "?", money)
+                out.findings += refund_after_reversal_rule(versions, refund, code or "?", money)
             out.judged(source, REFUND_RULES, rid)
             if pid:
                 out.links.add((source, PAYMENT_REFUND, pid, rid))

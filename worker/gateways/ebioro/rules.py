@@ -1,7 +1,7 @@
 """Ebioro's reconciliation rules, and the two entry points that evaluate one changed object.
 
 Amounts are compared in whole USDC (cents / 100, as the journal posts them), so a finding's
-difference is the amount ``equity:suspense`` holds. Each entry point gets only the snapshots
+difference is the amount its suspense sub-account holds. Each entry point gets only the snapshots
 its rules need (latest versions only); "its refunds" are the refunds whose embedded
 ``payment.id`` is the payment (``refund_payment_id``):
 
@@ -23,6 +23,7 @@ scope that is no longer found is resolved).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -32,8 +33,10 @@ from ledger.journal.postings import UnpostableSnapshot
 from ledger.model import Snapshot
 from ledger.money import exact_arithmetic, fmt
 from ledger.precision import PrecisionTable
-from ledger.reconcile.rules import Finding, mismatch, report, rulebook
+from ledger.reconcile.regressions import REFUND_AFTER_REVERSAL, REFUND_UNPAID, STATUS_REGRESSION
+from ledger.reconcile.rules import Finding, Precisions, for_rule, mismatch, report, rulebook
 from ledger.timeparse import as_utc, first_timestamp
+from worker.gateways.ebioro import lifecycle
 from worker.gateways.ebioro.postings import (
     SALE_STATUSES,
     accepted_shortfall,
@@ -53,8 +56,14 @@ REFUND_MISSING = "refunded-without-refund"
 REFUND_SETTLEMENT = "refund-settlement-id"
 REFUND_ASSET = "refund-asset"
 REFUND_VS_PAYMENT = "refund-exceeds-paid"
-PAYMENT_RULES = (PAYMENT, REFUNDS_VS_PAYMENT, REFUND_MISSING)
-REFUND_RULES = (REFUND_SETTLEMENT, REFUND_ASSET, REFUND_VS_PAYMENT)
+PAYMENT_RULES = (PAYMENT, REFUNDS_VS_PAYMENT, REFUND_MISSING, STATUS_REGRESSION)
+REFUND_RULES = (
+    REFUND_SETTLEMENT,
+    REFUND_ASSET,
+    REFUND_VS_PAYMENT,
+    REFUND_UNPAID,
+    REFUND_AFTER_REVERSAL,
+)
 
 __all__ = [
     "PAYMENT_RULES",
@@ -70,7 +79,7 @@ __all__ = [
 def evaluate_payment(
     payment: Snapshot,
     refunds: Sequence[Snapshot],
-    precision: PrecisionTable,
+    precision: Precisions,
     now: datetime,
     grace: timedelta,
 ) -> list[Finding]:
@@ -79,24 +88,26 @@ def evaluate_payment(
     mine = [r for r in refunds if refund_payment_id(r.payload) == payment.external_id]
     with exact_arithmetic():
         return [
-            *payment_rule(payment, precision),
-            *refunds_vs_payment(payment, mine, precision),
-            *refund_missing(payment, mine, precision, now, grace),
+            *payment_rule(payment, for_rule(precision, PAYMENT)),
+            *refunds_vs_payment(payment, mine, for_rule(precision, REFUNDS_VS_PAYMENT)),
+            *refund_missing(payment, mine, for_rule(precision, REFUND_MISSING), now, grace),
         ]
 
 
 def evaluate_refund(
-    refund: Snapshot, payment: Snapshot | None, precision: PrecisionTable
+    refund: Snapshot, payment: Snapshot | None, precision: Precisions
 ) -> list[Finding]:
     """Rules ``REFUND_RULES`` (settlement id, asset, exceeds paid) for one refund.
     ``payment`` is the stored payment (latest version); None falls back to the copy embedded
     in the refund."""
     with exact_arithmetic():
-        return [
-            *refund_settlement(refund, precision),
-            *refund_asset(refund, payment, precision),
-            *refund_vs_payment(refund, payment, precision),
+        found = [
+            *refund_settlement(refund, for_rule(precision, REFUND_SETTLEMENT)),
+            *refund_asset(refund, payment, for_rule(precision, REFUND_ASSET)),
+            *refund_vs_payment(refund, payment, for_rule(precision, REFUND_VS_PAYMENT)),
         ]
+    payment_id = refund_payment_id(refund.payload)  # the incident names its payment
+    return [dataclasses.replace(f, related=(payment_id,)) for f in found] if payment_id else found
 
 
 def _units(payload: Mapping[str, Any], name: str) -> Decimal | None:
@@ -292,13 +303,16 @@ def refund_missing(
     (E-PAY-5, E-STAT-1)) for longer
     than the grace period has a refund that did not fail. Refunds are listed by ``GET
     /refunds`` with their payment embedded (docs/gateways/ebioro.md (E-REF-1)). Refunded since =
-    updatedAt, else when the
-    snapshot was observed; expected = amount_paid (0 if unknown), actual = 0."""
+    the later of updatedAt and when tally first saw this version (as on Aurpay): a backfill
+    reads payments before the refunds feed, so a refund tally could not yet have read is not
+    missing. expected = amount_paid (0 if unknown), actual = 0."""
     if not marked_refunded(payment.payload):
         return []
     if any(status_of(r.payload) != "failed" for r in refunds):
         return []
-    since = first_timestamp(payment.payload, "updatedAt") or as_utc(payment.observed_at)
+    seen = as_utc(payment.observed_at)
+    updated = first_timestamp(payment.payload, "updatedAt")
+    since = max(updated, seen) if updated else seen
     if as_utc(now) - since <= grace:
         return []
     currency = settlement_currency(payment.payload)
@@ -310,11 +324,25 @@ def refund_missing(
     )  # fmt: skip
 
 
+# What each rule rests on (docs/gateways/ebioro.md): the refund limits are documented rules of
+# refund creation (E-REF-3); the payment equations come from one example (E-AMT-4), the rest
+# from examples and field names. Amounts arrive in USDC cents (scale -2): a tolerance is set in
+# cents, by default half a cent, so a float artifact or a 0.001-cent rounding never alerts
+# while a one-cent difference does.
+CENT_TOLERANCE = Decimal("0.5")
 RULES = rulebook(
-    (PAYMENT, payment_rule),
-    (REFUNDS_VS_PAYMENT, refunds_vs_payment),
-    (REFUND_MISSING, refund_missing),
-    (REFUND_SETTLEMENT, refund_settlement),
-    (REFUND_ASSET, refund_asset),
-    (REFUND_VS_PAYMENT, refund_vs_payment),
+    (PAYMENT, payment_rule, "inferred"),
+    (REFUNDS_VS_PAYMENT, refunds_vs_payment, "documented"),
+    (REFUND_MISSING, refund_missing, "inferred"),
+    (REFUND_SETTLEMENT, refund_settlement, "inferred"),
+    (REFUND_ASSET, refund_asset, "inferred"),
+    (REFUND_VS_PAYMENT, refund_vs_payment, "documented"),
+    # A refund requires a paid payment (docs/gateways/ebioro.md (E-REF-3)); statuses moving
+    # only forward is inferred.
+    (STATUS_REGRESSION, lifecycle.status_regression_rule, "inferred"),
+    (REFUND_UNPAID, lifecycle.refund_unpaid_rule, "documented"),
+    (REFUND_AFTER_REVERSAL, lifecycle.refund_after_reversal_rule, "inferred"),
+    gateway="ebioro",
+    scale=-2,
+    tolerance=CENT_TOLERANCE,
 )

@@ -60,7 +60,7 @@ HOSTILE_ORDERS: list[tuple[dict[str, Any], str]] = [
     ({"fee": "-0.0001"}, "fee: negative amount"),
     ({"obtained": "-1"}, "obtained: negative amount"),
     ({"vs_price": "-100.0"}, "vs_price: negative amount"),
-    ({"currency": "X" * 33}, "currency: 33 characters, longer than the 32"),
+    ({"currency": "X" * 81}, "currency: 81 characters, longer than the 80"),
     ({"currency": "USDT TRC20"}, "currency: contains whitespace"),
     ({"tx_id": "t" * 129}, "tx_id: 129 characters"),
     ({"tx_hash_list": "abc"}, "tx_hash_list: expected an array of strings"),

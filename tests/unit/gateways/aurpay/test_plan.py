@@ -45,7 +45,9 @@ def test_evaluation_reports_scopes_and_index_facts() -> None:
     assert found.scopes == {
         ("aurpay", "order", "o1"),
         ("aurpay", "refund-missing", "o1"),
+        ("aurpay", "status-regression", "o1"),
         ("aurpay", "refund", "o2"),  # no order stored: refund-vs-order is not judged
+        ("aurpay", "unknown-precision", "BTC"),  # judged per commodity of the orders judged
     }
     assert found.links == {("aurpay", "tx-order", "t1", "o1")}
     assert found.waiting == {("aurpay", "o1")}

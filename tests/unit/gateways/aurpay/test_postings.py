@@ -27,10 +27,16 @@ from worker.gateways.books import deriver_table
 PRECISION = PrecisionTable()
 D = Decimal
 ORDER_ID = "20250207040935220628"
+SUSPENSE = f"assets:suspense:aurpay:order:{ORDER_ID}"  # the order's own sub-account
 
 
 def postings(*legs: tuple[str, str, str]) -> tuple[Posting, ...]:
     return tuple(Posting(account, currency, D(amount)) for account, currency, amount in legs)
+
+
+def bare(entry: JournalEntry) -> tuple[Posting, ...]:
+    """The entry's postings without their values (the value tests check those)."""
+    return tuple(Posting(p.account, p.currency, p.amount) for p in entry.postings)
 
 
 def plan_order(**fields: Any) -> list[JournalEntry]:
@@ -40,11 +46,15 @@ def plan_order(**fields: Any) -> list[JournalEntry]:
 def test_paid_order_posts_gross_fee_and_net() -> None:
     (entry,) = plan_order(status="SUCCESS")  # the doc's callback example, paid
     assert entry.key == f"aurpay:order:{ORDER_ID}:v1"
-    assert entry.postings == postings(
+    assert bare(entry) == postings(
         ("income:sales", "BTC", "-0.00102549"),
         ("expenses:gateway-fees", "BTC", "0.00000820392"),  # extra digits kept as sent
-        ("assets:aurpay:BTC", "BTC", "0.00101728608"),
+        ("assets:aurpay:BTC", "BTC", "0.00101728"),  # what a wallet holds: 8 places
+        ("expenses:rounding", "BTC", "0.00000000608"),  # the sub-unit residue
     )
+    assert [p.value for p in entry.postings] == [D("-100.00"), D("0.80"), D("99.20"), D("0.00")]
+    assert {p.value_currency for p in entry.postings} == {"USD"}
+    assert entry.meta["value_source"] == "aurpay order.vs_price"
     assert entry.date == datetime(2025, 2, 6, tzinfo=UTC)  # naive update_time read as UTC
     assert entry.source == "aurpay" and entry.external_id == ORDER_ID
     assert entry.reverses_key is None and entry.snapshot_seq == 1
@@ -59,14 +69,25 @@ def test_doc_callback_example_is_pending_and_posts_nothing(
 
 
 @pytest.mark.parametrize("status", [*UNPAID, "UNKNOWN-NEW", None])
-def test_unpaid_or_unknown_statuses_post_nothing(status: str | None) -> None:
-    assert plan_order(status=status, obtained="0.00101728608") == []
+def test_unpaid_or_unknown_statuses_post_nothing_when_nothing_arrived(status: str | None) -> None:
+    assert plan_order(status=status, obtained=None) == []
+    assert plan_order(status=status, obtained="0") == []
+
+
+@pytest.mark.parametrize("status", [*UNPAID, "UNKNOWN-NEW", None])
+def test_money_received_on_an_unsettled_order_is_a_deposit(status: str | None) -> None:
+    (entry,) = plan_order(status=status, obtained="0.00050000")
+    assert bare(entry) == postings(
+        ("assets:aurpay:BTC", "BTC", "0.00050000"),
+        ("liabilities:aurpay:deposits", "BTC", "-0.00050000"),
+    )
+    check_balanced(entry)
 
 
 @pytest.mark.parametrize("status", ["SUCCESS", "RESOLVED", "REFUNDED", "refunded"])
 def test_paid_statuses_post_the_sale(status: str) -> None:
     (entry,) = plan_order(status=status)
-    assert entry.postings[0] == Posting("income:sales", "BTC", D("-0.00102549"))
+    assert bare(entry)[0] == Posting("income:sales", "BTC", D("-0.00102549"))
 
 
 def test_paid_order_without_amount_or_with_zero_amount_posts_nothing() -> None:
@@ -81,11 +102,11 @@ def test_refund_info_without_amount_posts_nothing() -> None:
 
 def test_obtained_is_the_net_and_dust_goes_to_rounding() -> None:
     (entry,) = plan_order(amount="1.00000000", fee="0.01", obtained="0.989999995")
-    assert entry.postings == postings(
+    assert bare(entry) == postings(
         ("income:sales", "BTC", "-1.00000000"),
         ("expenses:gateway-fees", "BTC", "0.01"),
-        ("assets:aurpay:BTC", "BTC", "0.989999995"),
-        ("expenses:rounding", "BTC", "0.000000005"),
+        ("assets:aurpay:BTC", "BTC", "0.98999999"),  # the chain holds 8 places
+        ("expenses:rounding", "BTC", "0.000000010"),  # sub-unit residue + the 5e-9 short
     )
 
 
@@ -93,24 +114,30 @@ def test_obtained_is_the_net_and_dust_goes_to_rounding() -> None:
     ("currency", "obtained", "account", "difference"),
     [
         ("BTC", "0.98999999", "expenses:rounding", "0.00000001"),  # exactly one unit
-        ("BTC", "0.98999998", "equity:suspense", "0.00000002"),  # two units
-        ("BTC", "0.99000002", "equity:suspense", "-0.00000002"),  # obtained too much
-        ("USDT-TRC20", "0.989998", "equity:suspense", "0.000002"),
+        ("BTC", "0.98999998", SUSPENSE, "0.00000002"),  # two units
+        ("BTC", "0.99000002", "liabilities:aurpay:deposits", "-0.00000002"),  # overpaid
+        ("USDT-TRC20", "0.989998", SUSPENSE, "0.000002"),
         ("ETH", "0.989999999999999999", "expenses:rounding", "1E-18"),
-        ("ETH", "0.989999999999999998", "equity:suspense", "2E-18"),
+        ("ETH", "0.989999999999999998", SUSPENSE, "2E-18"),
     ],
 )
 def test_suspense_versus_rounding(
     currency: str, obtained: str, account: str, difference: str
 ) -> None:
     (entry,) = plan_order(currency=currency, amount="1", fee="0.01", obtained=obtained)
-    assert entry.postings[-1] == Posting(account, currency, D(difference))
+    assert bare(entry)[-1] == Posting(account, currency, D(difference))
     check_balanced(entry)
+
+
+def test_a_resolved_shortfall_is_an_accepted_underpayment() -> None:
+    (entry,) = plan_order(status="RESOLVED", amount="1", fee="0.01", obtained="0.5")
+    assert bare(entry)[-1] == Posting("expenses:accepted-underpayments", "BTC", D("0.49"))
 
 
 def test_null_fee_posts_no_fee_line() -> None:
     (entry,) = plan_order(fee=None)
     assert [p.account for p in entry.postings] == ["income:sales", "assets:aurpay:BTC"]
+    assert entry.postings[1].amount == D("0.00102549")
 
 
 def test_json_numbers_and_strings_post_the_same() -> None:
@@ -125,18 +152,22 @@ def test_doc_refund_info_posts_amount_fee_and_obtained(
     refund = make_snapshot("refund", aurpay_fixture("refund-info-response.json")["data"])
     (entry,) = plan_entries(refund, None, PRECISION, DERIVERS)
     assert entry.key == "aurpay:refund:20240614061316661529:v1"
-    assert entry.postings == postings(
+    assert bare(entry) == postings(
         ("assets:aurpay:USDT-TRC20", "USDT-TRC20", "-7.6883"),
         ("expenses:network-fees", "USDT-TRC20", "0.353"),
         ("income:refunds", "USDT-TRC20", "7.3353"),
     )
-    assert entry.date == OBSERVED_AT  # refund_et (60) has no documented unit
+    assert entry.date == OBSERVED_AT  # refund_et (60) has no documented unit; no order held
+    assert entry.meta == {"flags": ["no-price"], "date_source": "observed"}
+    assert all(p.value is None for p in entry.postings)
 
 
 def test_refund_difference_goes_to_suspense() -> None:
     snapshot = make_snapshot("refund", refund_payload(obtained=D("7.3253")))
     (entry,) = plan_entries(snapshot, None, PRECISION, DERIVERS)
-    assert entry.postings[-1] == Posting("equity:suspense", "USDT-TRC20", D("0.0100"))
+    assert bare(entry)[-1] == Posting(
+        f"assets:suspense:aurpay:refund:{snapshot.external_id}", "USDT-TRC20", D("0.0100")
+    )
 
 
 def test_transactions_post_nothing() -> None:
@@ -165,11 +196,13 @@ def test_same_postings_plan_nothing_and_a_change_reverses_then_reposts() -> None
     assert reversal.key == f"aurpay:order:{ORDER_ID}:v1:reversal@v3"
     assert reversal.reverses_key == first.key
     assert reversal.postings == tuple(
-        Posting(p.account, p.currency, -p.amount) for p in first.postings
+        Posting(p.account, p.currency, -p.amount, -p.value, p.value_currency)
+        for p in first.postings
+        if p.value is not None
     )
     assert reversal.snapshot_seq == new.snapshot_seq == 7
     assert new.key == f"aurpay:order:{ORDER_ID}:v3" and new.reverses_key is None
-    assert new.postings[0] == Posting("income:sales", "BTC", D("-0.00102550"))
+    assert bare(new)[0] == Posting("income:sales", "BTC", D("-0.00102550"))
 
 
 def test_an_order_that_stops_posting_is_only_reversed() -> None:
@@ -227,4 +260,6 @@ def test_exact_beyond_28_significant_digits() -> None:
         currency="ETH", amount="1234567890.123456789012345678", fee="0.000000000000000000001"
     )
     check_balanced(entry)
-    assert entry.postings[-1].amount == D("1234567890.123456789012345677999")
+    asset, dust = entry.postings[-2:]
+    assert asset.amount == D("1234567890.123456789012345677")  # ETH: 18 places on chain
+    assert dust.amount == D("0.000000000000000000999")  # every digit kept, in rounding

@@ -191,23 +191,46 @@ def test_refund_matches_its_order_chain_currency_and_amount() -> None:
 
 
 @pytest.mark.parametrize(
-    ("refunded", "alerts"), [("7.688300", False), ("7.688301", False), ("7.688302", True)]
+    ("refunded", "alerts"), [("7.700000", False), ("7.700001", False), ("7.700002", True)]
 )
-def test_refund_never_exceeds_what_the_order_brought_in(refunded: str, alerts: bool) -> None:
-    paid = refunded_usdt_order("7.7", "0.0116999", "7.6883")  # obtained wins over amount − fee
-    over = D(refunded) - D("7.6883")
-    refund_info = refund(amount=D(refunded), obtained=D("7.3353") + over)
+def test_refund_never_exceeds_what_the_customer_paid(refunded: str, alerts: bool) -> None:
+    """The bound is the order's amount, not its net: a merchant may refund the full price and
+    absorb the gateway's fee (7.7 refunded on an order that brought in 7.6883)."""
+    paid = refunded_usdt_order("7.7", "0.0116999", "7.6883")
+    over = D(refunded) - D("7.7")
+    refund_info = refund(amount=D(refunded), obtained=D(refunded) - D("0.353"))
     found = evaluate_refund(refund_info, paid, PRECISION)
     assert [(f.expected, f.actual, f.difference) for f in found] == (
-        [(D("7.6883"), D(refunded), -over)] if alerts else []
+        [(D("7.7"), D(refunded), -over)] if alerts else []
     )
 
 
-def test_brought_in_is_amount_minus_fee_without_obtained() -> None:
-    assert evaluate_refund(refund(), refunded_usdt_order("7.7", "0.0117", None), PRECISION) == []
-    short = refunded_usdt_order("7.7", "0.0118", None)
+def test_a_full_price_refund_with_the_fee_absorbed_does_not_alert() -> None:
+    paid = refunded_usdt_order("7.7", "0.0117", "7.6883")
+    assert evaluate_refund(refund(amount=D("7.7"), obtained=D("7.347")), paid, PRECISION) == []
+
+
+def test_without_an_amount_the_bound_is_what_the_order_brought_in() -> None:
+    paid = refunded_usdt_order("7.7", "0.0117", "7.6883")
+    paid = make_snapshot("order", {**paid.payload, "amount": None})
+    assert evaluate_refund(refund(), paid, PRECISION) == []  # refund() refunds 7.6883
+    short = make_snapshot("order", {**paid.payload, "obtained": "7.6882"})
     (finding,) = evaluate_refund(refund(), short, PRECISION)
     assert finding.expected == D("7.6882")
+
+
+def test_an_erc20_refund_whose_network_fee_is_in_eth_does_not_alert() -> None:
+    """Gas is paid in the chain's coin: obtained is the whole token amount."""
+    token = {"chain": "ETH", "currency": "USDT-ERC20"}
+    fee_in_eth = refund(**token, amount=D("25"), network_fee=D("0.0004"), obtained=D("25"))
+    assert evaluate_refund(fee_in_eth, None, PRECISION) == []
+    fee_in_token = refund(**token, amount=D("25"), network_fee=D("1.2"), obtained=D("23.8"))
+    assert evaluate_refund(fee_in_token, None, PRECISION) == []
+    wrong = refund(**token, amount=D("25"), network_fee=D("1.2"), obtained=D("24.1"))
+    assert [f.rule for f in evaluate_refund(wrong, None, PRECISION)] == ["refund"]
+    native = refund(chain="ETH", currency="ETH", amount=D("1"), network_fee=D("0.0004"))
+    native = make_snapshot("refund", {**native.payload, "obtained": D("1")})
+    assert [f.rule for f in evaluate_refund(native, None, PRECISION)] == ["refund"]
 
 
 def test_refund_missing_after_the_grace_period() -> None:
@@ -287,7 +310,62 @@ def test_findings_carry_the_source_of_the_snapshot_they_judge() -> None:
 
 def test_the_plan_lists_its_rules_with_their_equations() -> None:
     rules = make_plan("aurpay").rules
-    assert set(rules) == {"refund", "transaction", "order", "refund-vs-order", "refund-missing"}
+    assert set(rules) == {
+        "refund",
+        "transaction",
+        "order",
+        "refund-vs-order",
+        "refund-missing",
+        "status-regression",
+        "refund-unpaid",
+        "refund-after-reversal",
+        "unknown-precision",
+    }
     assert "amount − network_fee = obtained" in rules["refund"].doc
     assert all("docs/gateways/aurpay.md (A-" in rule.doc for rule in rules.values())
     assert all(rule.id == rule_id for rule_id, rule in rules.items())
+
+
+# --- one cause, one incident
+
+
+def test_a_transactions_wrong_obtained_is_the_transactions_incident_alone() -> None:
+    """The order agrees with itself and differs from its transaction on obtained alone, while
+    the transaction's equation breaks: only the transaction alerts, naming its order."""
+    good = {"amount": "1.0", "fee": "0.1", "obtained": "0.9"}
+    paid = order(tx_id="t1", **good)
+    wrong_tx = tx(tx_id="t1", order_id=paid.external_id, amount="1.0", fee="0.1", obtained="0.95")
+    assert order_findings(paid, wrong_tx) == []
+    [found] = evaluate_transaction(wrong_tx, PRECISION)
+    assert (found.rule, found.related) == ("transaction", (paid.external_id,))
+    # The order's own equation broken too: both are causes, the order keeps its disagreement.
+    both = order(tx_id="t1", amount="1.0", fee="0.1", obtained="0.8")
+    assert [f.check for f in order_findings(both, wrong_tx)] == ["", "obtained"]
+    # A transaction not settled judges nothing: the order's disagreement is its own.
+    pending = tx(tx_id="t1", status="PENDING", amount="1.0", fee="0.1", obtained="0.95")
+    assert [f.check for f in order_findings(paid, pending)] == ["obtained"]
+
+
+def test_an_order_paid_in_two_transfers_does_not_alert() -> None:
+    two = {"tx_hash_list": ["h1", "h2"], "amount": "1.0", "fee": "0.1", "obtained": "0.9"}
+    paid = order(tx_id="t1", **two)
+    first = tx(tx_id="t1", amount="0.6", fee="0.1", obtained="0.5")
+    assert order_findings(paid, first) == []
+    too_big = tx(tx_id="t1", amount="1.2", fee="0.1", obtained="1.1")
+    [found] = order_findings(paid, too_big)
+    assert (found.check, found.difference) == ("transfer", D("-0.2"))
+
+
+def test_every_rule_states_what_it_rests_on() -> None:
+    bases = {rule.id: rule.basis for rule in make_plan("aurpay").rules.values()}
+    assert bases == {
+        "order": "inferred",
+        "transaction": "inferred",
+        "refund": "documented",
+        "refund-vs-order": "inferred",
+        "refund-missing": "inferred",
+        "status-regression": "inferred",
+        "refund-unpaid": "inferred",
+        "refund-after-reversal": "inferred",
+        "unknown-precision": "inferred",
+    }

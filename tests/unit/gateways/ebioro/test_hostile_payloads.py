@@ -37,10 +37,10 @@ def wire(obj: Any) -> Any:
     [
         ({"id": "p" * 129}, "id: 129 characters, longer than the 128"),
         ({"id": "pt 1"}, "id: contains whitespace"),
-        ({"settlement_currency": "U" * 33}, "settlement_currency: 33 characters"),
+        ({"settlement_currency": "U" * 81}, "settlement_currency: 81 characters"),
         ({"settlement_currency": ""}, "settlement_currency: empty"),
         ({"settlement_currency": 5}, "settlement_currency: expected a string"),
-        ({"asset_id": "U" * 33 + ":GBBD"}, "asset_id: 33 characters"),
+        ({"asset_id": "U" * 81 + ":GBBD"}, "asset_id: 81 characters"),
         ({"asset_id": ":GBBD"}, "asset_id: empty"),
         ({"settlement_fee": "６６.５７５"}, "settlement_fee: not a decimal amount"),
         ({"settlement_fee": " 66.575"}, "settlement_fee: not a decimal amount"),

@@ -11,6 +11,8 @@ import pytest
 
 from ledger.model import Snapshot
 from ledger.precision import PrecisionTable
+from ledger.reconcile.plans import Terms
+from ledger.reconcile.policy import RulePolicy, RuleSetting
 from ledger.reconcile.rules import Finding
 from tests.ebioro_data import ASSET, PAYMENT_ID, payment_payload, refund_payload, snapshot
 from tests.strategies import OBSERVED_AT
@@ -216,8 +218,8 @@ def test_a_refund_in_another_asset_than_its_payment() -> None:
     "marks", [{"status": "refunded", "refunded": True}, {"status": "refunded"}, {"refunded": True}]
 )
 def test_a_refunded_payment_without_refund_after_the_grace_period(marks: dict[str, Any]) -> None:
-    pay = payment(**marks)
-    since = datetime(2025, 2, 6, 11, tzinfo=UTC)
+    pay = payment(**marks, updatedAt="2025-02-06T13:00:00.000Z")  # updated after first seen
+    since = datetime(2025, 2, 6, 13, tzinfo=UTC)
     assert on_payment(pay, now=since + GRACE) == []
     [found] = on_payment(pay, now=since + GRACE + timedelta(seconds=1))
     assert (found.rule, found.subject_id) == ("refunded-without-refund", PAYMENT_ID)
@@ -231,6 +233,14 @@ def test_only_a_refund_that_did_not_fail_counts() -> None:
     assert checks(on_payment(pay, failed, now=later)) == [("refunded-without-refund", "")]
     assert on_payment(pay, refund(status="open"), now=later) == []
     assert on_payment(pay, refund(payment=payment_payload(id="pt_x")), now=later) != []
+
+
+def test_a_backfill_waits_a_grace_from_first_sight_not_from_updated_at() -> None:
+    """Refunded long before tally first saw it (updatedAt 11:00, seen 12:00): a backfill reads
+    payments before refunds, so the grace counts from the later of the two, as on Aurpay."""
+    pay = payment(status="refunded")
+    assert on_payment(pay, now=OBSERVED_AT + GRACE) == []
+    assert on_payment(pay, now=OBSERVED_AT + GRACE + timedelta(seconds=1)) != []
 
 
 def test_without_updated_at_the_grace_runs_from_observation() -> None:
@@ -265,3 +275,51 @@ def test_findings_fingerprint_their_evidence() -> None:
     a, b, c = settlement(990), settlement(990), settlement(980)
     assert a.check == "settlement"
     assert a.fingerprint() == b.fingerprint() != c.fingerprint()
+
+
+# --- tolerances in the gateway's units (cents)
+
+
+def judged(pay: Snapshot) -> list[Finding]:
+    """The payment as the plan judges it: each rule with its own tolerances."""
+    rules = make_plan("ebioro").rules
+    terms = Terms(PRECISION, NOW, GRACE)
+    return evaluate_payment(pay, (), terms.judging(rules), NOW, GRACE)
+
+
+@pytest.mark.parametrize(
+    ("received", "alerts"),
+    [("1000.001", False), ("999.9999999999995", False), ("1000.5", False), ("1000.51", True)],
+)
+def test_amount_received_within_half_a_cent_is_rounding(received: str, alerts: bool) -> None:
+    pay = payment(amount_received=D(received))
+    assert bool(judged(pay)) is alerts
+
+
+def test_without_the_rules_tolerance_a_thousandth_of_a_cent_would_alert() -> None:
+    assert on_payment(payment(amount_received=D("1000.001"))) != []  # one Stellar unit
+
+
+def test_a_cent_tolerance_setting_is_in_cents() -> None:
+    pay = payment(amount_received=D("1001"))
+    rules = make_plan("ebioro").rules
+    wide = Terms(PRECISION, NOW, GRACE, RulePolicy({"ebioro.payment-amounts": wide_cents()}))
+    assert evaluate_payment(pay, (), wide.judging(rules), NOW, GRACE) == []
+    assert judged(pay) != []
+
+
+def wide_cents() -> RuleSetting:
+    return RuleSetting(tolerance={"USDC": D("1")})
+
+
+def test_every_rule_states_what_it_rests_on() -> None:
+    bases = {rule.id: rule.basis for rule in make_plan("ebioro").rules.values()}
+    assert bases["refund-exceeds-paid"] == "documented"
+    assert bases["payment-amounts"] == "inferred"
+    assert all(rule.name.startswith("ebioro.") for rule in make_plan("ebioro").rules.values())
+
+
+def test_a_refunds_incident_names_its_payment() -> None:
+    big = refund(value=5000)
+    [found] = evaluate_refund(big, payment(), PRECISION)
+    assert (found.rule, found.related) == (EXCEEDS, (PAYMENT_ID,))

@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -15,6 +17,7 @@ from beancount import loader
 from ledger import jsonx
 from ledger.exports.beancount import NameClash, account_name, commodity_name, write_beancount
 from ledger.exports.writers import (
+    CSV_COLUMNS,
     JOURNAL_COLUMNS,
     write_journal_csv,
     write_journal_jsonl,
@@ -28,6 +31,7 @@ from ledger.journal.balances import (
     sorted_balances,
 )
 from ledger.model import JournalEntry, Posting, Snapshot
+from tests.helpers.journal_csv import reimport
 
 D = Decimal
 PAYLOAD_TEXT = (
@@ -167,13 +171,19 @@ def test_journal_jsonl_has_one_row_per_posting_with_decimal_strings() -> None:
         "journal_id": "aurpay:order:1:paid",
         "seq": 1,
         "date": "2024-06-14T10:00:00.000000Z",
+        "recorded_at": None,
         "account": "assets:aurpay:BTC",
         "currency": "BTC",
         "amount": "0.00102049",
+        "value": None,
+        "value_currency": None,
         "source": "aurpay",
         "external_id": "ext-1",
         "snapshot_seq": 101,
         "description": "order paid",
+        "reverses": None,
+        "original_date": None,
+        "value_source": None,
     }
     amounts = [r["amount"] for r in rows]
     assert all(isinstance(a, str) for a in amounts)
@@ -198,16 +208,49 @@ def test_journal_csv_has_a_header_and_exact_decimal_strings() -> None:
     entries = _ledger()
     assert write_journal_csv(entries, out) == 21
     rows = list(csv.reader(io.StringIO(out.getvalue(), newline="")))
-    assert tuple(rows[0]) == JOURNAL_COLUMNS
+    assert tuple(rows[0]) == CSV_COLUMNS == (
+        "date", "recorded_at", "entry", "account", "debit", "credit", "currency", "value",
+        "value_currency", "memo", "reference", "reverses",
+    )  # fmt: skip
     assert len(rows) == 22
     eth = [r for r in rows[1:] if r[3] == "assets:aurpay:ETH"]
     assert eth == [[
-        "aurpay:order:2:paid", "2", "2024-06-15T10:00:00.000000Z", "assets:aurpay:ETH", "ETH",
-        "1234.123456789012345678", "aurpay", "ext-2", "102", 'He said "refund\\me"\nplease',
+        "2024-06-15", "", "aurpay:order:2:paid", "assets:aurpay:ETH",
+        "1234.123456789012345678", "", "ETH", "", "", 'He said "refund\\me"\nplease', "ext-2", "",
     ]]  # fmt: skip
+    sales = [r for r in rows[1:] if r[2] == "aurpay:order:2:paid" and r[3] == "income:sales"]
+    assert [r[4:6] for r in sales] == [["", "1234.123456789012345679"]]  # a credit, unsigned
+    reversal = [r for r in rows[1:] if r[2] == "aurpay:order:4:paid:reversal"]
+    assert {r[11] for r in reversal} == {"aurpay:order:4:paid"}
     # QUOTE_MINIMAL: only the field with quotes and a newline is quoted
     assert '"He said ""refund\\me""\nplease"' in out.getvalue()
     assert '"aurpay"' not in out.getvalue()
+
+
+def test_journal_csv_dates_values_and_recorded_times() -> None:
+    entry = replace(
+        _entry("k", 1, datetime(2025, 1, 31, 23, 59, 59, 999999, tzinfo=UTC), []),
+        recorded_at=datetime(2026, 12, 1, 21, 15, 42, 427245, tzinfo=UTC),
+        postings=(
+            Posting("assets:aurpay:BTC", "BTC", D("0.5"), D("21000.00"), "USD"),
+            Posting("income:sales", "BTC", D("-0.5"), D("-21000.00"), "USD"),
+        ),
+    )
+    out = io.StringIO(newline="")
+    write_journal_csv([entry], out)
+    rows = list(csv.DictReader(io.StringIO(out.getvalue(), newline="")))
+    assert [(r["date"], r["recorded_at"]) for r in rows] == [
+        ("2025-01-31", "2026-12-01T21:15:42Z")
+    ] * 2  # ISO: a date for the effective date, UTC to the second for the recorded time
+    assert [(r["debit"], r["credit"], r["value"], r["value_currency"]) for r in rows] == [
+        ("0.5", "", "21000", "USD"), ("", "0.5", "-21000", "USD"),
+    ]  # fmt: skip
+
+
+def test_journal_csv_reimported_reproduces_every_balance() -> None:
+    out = io.StringIO(newline="")
+    write_journal_csv(_ledger(), out)
+    assert reimport(out.getvalue()) == fold_balances(_ledger())
 
 
 def test_writers_stream_rows_as_entries_arrive() -> None:
@@ -409,3 +452,92 @@ def test_balances_fold_is_exact_beyond_28_digits() -> None:
     ]  # fmt: skip
     totals = fold_balances(entries)
     assert str(totals[("assets:aurpay:ETH", "ETH")]) == "37037036703.370370367037037034"
+
+
+def test_beancount_asserts_balances_links_objects_and_marks_closings(bean_check) -> None:  # type: ignore[no-untyped-def]
+    out = io.StringIO()
+    write_beancount(_ledger, out, closed_through=[date(2024, 6, 16)])  # a callable: 2 reads
+    text = out.getvalue()
+    result = bean_check(text)
+    assert result.returncode == 0, result.stdout + result.stderr + text
+    directives, errors, _ = loader.load_string(text)
+    assert errors == []
+    ours = [d for d in directives if type(d).__name__ == "Balance" and d.meta["lineno"] > 0]
+    assert {d.date for d in ours} == {date(2024, 6, 17), date(2024, 7, 1)}  # close, month
+    after_close = {(d.account, d.amount.currency): d.amount.number for d in ours
+                   if d.date == date(2024, 6, 17)}  # fmt: skip
+    assert after_close[("Equity:Suspense", "BTC")] == D("-0.1")  # order 3, on the 16th
+    assert after_close[("Equity:Suspense", "USDT-TRC20")] == 0  # order 4 is on the 17th
+    assert after_close[("Assets:Aurpay:BTC", "BTC")] == D("0.10102049")
+    txns = [d for d in directives if type(d).__name__ == "Transaction"]
+    assert [sorted(t.links) for t in txns[:2]] == [["aurpay-ext-1"], ["aurpay-ext-2"]]
+    # the reversal clears suspense in USDT-TRC20 on the 19th: the leg says so, and
+    # check_closing asserted zero on the 20th
+    # (the plugin consumes the ``closing`` metadata, so the text shows it)
+    assert re.findall(r"\n  (\S+) +(\S+ \S+)\n    closing: TRUE\n", text) == [
+        ("Equity:Suspense", "-5 USDT-TRC20")
+    ]
+    assert any(d.meta["filename"] == "<check_closing>" and d.date == date(2024, 6, 20)
+               for d in directives if type(d).__name__ == "Balance")  # fmt: skip
+
+
+def test_beancount_links_odd_ids_and_names_restated_versions() -> None:
+    from ledger.exports.beancount import link_name
+
+    assert link_name("aurpay", "20250207000000000001") == "aurpay-20250207000000000001"
+    odd = link_name("ebioro", "pay id:1")
+    assert odd.startswith("ebioro-pay-id-1-") and odd != link_name("ebioro", "pay id;1")
+    day = datetime(2024, 1, 1, tzinfo=UTC)
+    legs = [("assets:aurpay:BTC", "BTC", "1"), ("income:sales", "BTC", "-1")]
+    first = _entry("aurpay:order:9:v1", 1, day, legs, description="paid")
+    again = _entry("aurpay:order:9:v3", 2, day, legs, description="paid")
+    out = io.StringIO()
+    write_beancount([first, again], out)
+    directives, errors, _ = loader.load_string(out.getvalue())
+    assert errors == []  # noduplicates: the restated version is not a duplicate
+    narrations = [d.narration for d in directives if type(d).__name__ == "Transaction"]
+    assert narrations == ["paid", "paid (version 3)"]
+
+
+def test_noduplicates_catches_an_entry_written_twice() -> None:
+    # guards the guard: the plugin is live, so a writer bug repeating an entry would show
+    entry = _ledger()[0]
+    out = io.StringIO()
+    write_beancount([entry, entry], out)
+    _, errors, _ = loader.load_string(out.getvalue())
+    assert any("Duplicate" in str(e.message) for e in errors)
+
+
+def test_beancount_since_folds_the_past_into_one_opening_entry(bean_check) -> None:  # type: ignore[no-untyped-def]
+    out = io.StringIO()
+    assert write_beancount(_ledger(), out, since=date(2024, 6, 17)) == 3  # 17th, 18th, 19th
+    text = out.getvalue()
+    assert bean_check(text).returncode == 0, text
+    directives, errors, _ = loader.load_string(text)
+    assert errors == []
+    opening = next(d for d in directives if type(d).__name__ == "Transaction")
+    assert opening.date == date(2024, 6, 17) and opening.narration.startswith("Opening balances")
+    full = io.StringIO()
+    write_beancount(_ledger(), full)
+    july = [ln for ln in text.splitlines() if ln.startswith("2024-07-01 balance")]
+    assert july and july == [ln for ln in full.getvalue().splitlines()
+                             if ln.startswith("2024-07-01 balance")]  # fmt: skip
+
+
+def test_beancount_since_leaves_out_what_was_cleared_before(bean_check) -> None:  # type: ignore[no-untyped-def]
+    day = datetime(2024, 1, 1, tzinfo=UTC)
+    cleared = [
+        _entry("a", 1, day, [("equity:suspense", "BTC", "1"), ("assets:x:BTC", "BTC", "-1")]),
+        _entry("b", 2, day.replace(day=2), [
+            ("equity:suspense", "BTC", "-1"), ("assets:x:BTC", "BTC", "1"),
+        ]),
+        _entry("c", 3, day.replace(day=3), [
+            ("equity:suspense", "USDT", "1"), ("income:sales", "USDT", "-1"),
+        ]),
+    ]  # fmt: skip
+    out = io.StringIO()
+    assert write_beancount(cleared, out, since=date(2024, 1, 3)) == 1
+    text = out.getvalue()
+    assert bean_check(text).returncode == 0, text
+    assert "Opening balances" not in text and " BTC" not in text  # nothing left of BTC
+    assert "2024-02-01 balance Equity:Suspense  1 USDT" in text

@@ -27,7 +27,7 @@ def postings(*legs: tuple[str, str, str]) -> tuple[Posting, ...]:
     return tuple(Posting(account, currency, D(amount)) for account, currency, amount in legs)
 
 
-def toy(snapshot: Snapshot, precision: PrecisionTable) -> Derived | None:
+def toy(snapshot: Snapshot, precision: PrecisionTable, *_: object) -> Derived | None:
     """``amount`` in, to the source's own balance; amount 0 posts nothing."""
     amount = D(str(snapshot.payload["amount"]))
     if amount == 0:
@@ -86,7 +86,7 @@ def test_the_planner_is_bound_to_a_copy_of_the_table() -> None:
 
 
 def test_an_unbalanced_deriver_is_a_bug_caught_before_the_store() -> None:
-    def lopsided(snapshot: Snapshot, precision: PrecisionTable) -> Derived:
+    def lopsided(snapshot: Snapshot, precision: PrecisionTable, *_: object) -> Derived:
         return Derived(postings(("a", "BTC", "1")), OBSERVED_AT, "lopsided")
 
     with pytest.raises(UnbalancedEntry, match="BTC 1"):

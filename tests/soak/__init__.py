@@ -1,0 +1,1 @@
+"""The soak benchmark, shortened for CI (issue 17)."""
