@@ -14,7 +14,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from functools import partial
 from typing import Any
 
 from sqlalchemy import Select, and_, bindparam, exists, func, insert, select, update
@@ -36,7 +35,7 @@ from ledger.model import JournalEntry, RawRecord, Rejected, Snapshot
 from ledger.money import exact_arithmetic
 from ledger.precision import PrecisionTable
 from ledger.storage import lookups, reads
-from ledger.storage.batch import Layout, Planner, Prepared, layout, prepare
+from ledger.storage.batch import Layout, ObjectKey, Planner, Prepared, layout, prepare
 from ledger.storage.engine import read_only
 from ledger.storage.quarantine import insert_new, iter_quarantined, quarantine_row, raw_text
 from ledger.storage.reads import J, P, S
@@ -150,6 +149,13 @@ class LedgerStore:
         }
         effective = lookups.effective_entries(conn, sorted(changed))
         closed = lookups.closed_through(conn)
+        # An object on this page that was never stored has no stored versions: no query for it
+        # (on a first sync that is every object, one SELECT each under the head lock).
+        fresh = {p.object_key for p in prepared} - latest.keys()
+
+        def stored_versions(key: ObjectKey) -> list[Snapshot]:
+            return [] if key in fresh else lookups.versions(conn, key)
+
         skip: frozenset[str] = frozenset()
         while True:  # converges: each pass only grows `skip`, bounded by the planned keys
             laid = layout(
@@ -161,7 +167,7 @@ class LedgerStore:
                 precision=self.precision,
                 planner=self._planner,
                 skip_keys=skip,
-                stored_versions=partial(lookups.versions, conn),
+                stored_versions=stored_versions,
                 closed_through=closed,
             )
             stored = lookups.stored_keys(conn, [entry.key for entry, _ in laid.journal])
