@@ -125,9 +125,11 @@ def refund_findings(
     refund: Snapshot,
     currency: str,
     amount: Decimal,
+    only: str | None = None,
 ) -> list[Finding]:
-    """A refund whose object was never seen paid, or stored after its refund was reversed.
-    ``paid_object`` are the refunded object's versions, oldest first (none stored: no finding)."""
+    """A refund whose object was never seen paid, or stored after its refund was reversed
+    (``only`` one of the two rules). ``paid_object`` are the refunded object's versions, oldest
+    first (none stored: no finding)."""
     if not paid_object:
         return []
     found: list[Finding] = []

@@ -68,8 +68,7 @@ def refund_unpaid_rule(
 ) -> list[Finding]:
     """A refund is sent for a paid order (docs/gateways/aurpay.md (A-STAT-2): "can be refunded
     once" paid); refund-info for an order no version of which was paid is a finding."""
-    return [f for f in refund_findings(LIFECYCLE, orders, refund, currency, amount)
-            if f.rule == REFUND_UNPAID]  # fmt: skip
+    return refund_findings(LIFECYCLE, orders, refund, currency, amount, only=REFUND_UNPAID)
 
 
 def refund_after_reversal_rule(
@@ -77,8 +76,7 @@ def refund_after_reversal_rule(
 ) -> list[Finding]:
     """Refund-info stored after the order left REFUNDED (its refund reversed,
     docs/gateways/aurpay.md (A-STAT-6): statuses do not go back) is a finding."""
-    return [f for f in refund_findings(LIFECYCLE, orders, refund, currency, amount)
-            if f.rule == REFUND_AFTER_REVERSAL]  # fmt: skip
+    return refund_findings(LIFECYCLE, orders, refund, currency, amount, only=REFUND_AFTER_REVERSAL)
 
 
 def unknown_precision_rule(orders: Sequence[Snapshot], precision: PrecisionTable) -> list[Finding]:

@@ -57,8 +57,7 @@ def refund_unpaid_rule(
 ) -> list[Finding]:
     """A refund requires a paid payment (docs/gateways/ebioro.md (E-REF-3)): a completed
     refund of a payment no version of which was paid is a finding."""
-    return [f for f in refund_findings(LIFECYCLE, payments, refund, currency, amount)
-            if f.rule == REFUND_UNPAID]  # fmt: skip
+    return refund_findings(LIFECYCLE, payments, refund, currency, amount, only=REFUND_UNPAID)
 
 
 def refund_after_reversal_rule(
@@ -66,5 +65,6 @@ def refund_after_reversal_rule(
 ) -> list[Finding]:
     """A refund stored after its payment left ``refunded`` (docs/gateways/ebioro.md (E-STAT-2):
     statuses do not go back) is a finding."""
-    return [f for f in refund_findings(LIFECYCLE, payments, refund, currency, amount)
-            if f.rule == REFUND_AFTER_REVERSAL]  # fmt: skip
+    return refund_findings(
+        LIFECYCLE, payments, refund, currency, amount, only=REFUND_AFTER_REVERSAL
+    )
