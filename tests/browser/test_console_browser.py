@@ -20,6 +20,9 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.wait import WebDriverWait
 
 from tests.helpers.processes import TallyProcess
 from tests.helpers.sandbox import sandbox_env
@@ -72,6 +75,14 @@ def _shot(driver: WebDriver, name: str) -> None:
     assert driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
 
 
+def _follow(driver: WebDriver, element: WebElement) -> None:
+    """Click a link or submit button and wait for the next page: ``click()`` returns before the
+    navigation it starts has finished, so reading the page at once would read the old one."""
+    page = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(page))
+
+
 def _cli_alerts(env: dict[str, str], tmp_path: Path) -> list[dict[str, Any]]:
     done = subprocess.run(
         [sys.executable, "-m", "worker.app.cli", "alerts", "--format", "json"],
@@ -93,7 +104,7 @@ def test_finance_works_the_inbox_in_a_real_browser(
     assert "/login" in browser.current_url
     _shot(browser, "01-sign-in")
     browser.find_element(By.ID, "token").send_keys(TOKEN)
-    browser.find_element(By.ID, "sign-in-button").click()
+    _follow(browser, browser.find_element(By.ID, "sign-in-button"))
     assert browser.current_url.endswith("/alerts")
 
     rows = browser.find_elements(By.CSS_SELECTOR, "tr.alert-row")
@@ -103,13 +114,15 @@ def test_finance_works_the_inbox_in_a_real_browser(
     _shot(browser, "02-alerts")
 
     refund = next(a for a in live if a["rule"] == "refund")
-    browser.find_element(By.CSS_SELECTOR, f'tr[data-id="{refund["id"]}"] a.alert-link').click()
+    _follow(
+        browser, browser.find_element(By.CSS_SELECTOR, f'tr[data-id="{refund["id"]}"] a.alert-link')
+    )
     assert browser.find_element(By.ID, "alert-status").text == "open"
     assert refund["subject_id"] in browser.page_source
     _shot(browser, "03-alert")
 
     browser.find_element(By.ID, "ack-note").send_keys("Ana (finance): asking Aurpay")
-    browser.find_element(By.ID, "ack").click()
+    _follow(browser, browser.find_element(By.ID, "ack"))
     assert browser.find_element(By.ID, "alert-status").text == "acknowledged"
     assert browser.find_element(By.ID, "alert-note").text == "Ana (finance): asking Aurpay"
     _shot(browser, "04-acknowledged")
@@ -117,7 +130,7 @@ def test_finance_works_the_inbox_in_a_real_browser(
     assert seen[refund["id"]]["status"] == "acknowledged"
     assert seen[refund["id"]]["note"] == "Ana (finance): asking Aurpay"
 
-    browser.find_element(By.ID, "story-link").click()
+    _follow(browser, browser.find_element(By.ID, "story-link"))
     story = browser.find_element(By.ID, "story").text
     assert f"refund {refund['subject_id']} v1 received" in story
     assert f"journal entry aurpay:refund:{refund['subject_id']}:v1" in story
