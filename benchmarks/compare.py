@@ -17,6 +17,10 @@ sync's alone:
   checks and the post-sync reconcile included.
 - ``tally-per-object`` (``--with-per-object``): tally with one message and one transaction per
   follow-up, the engine before issue 14, for the before/after figure.
+- ``dlt`` (``--dlt-python``, or ``COMPARE_DLT_PYTHON``: a python of a separate venv with dlt
+  and duckdb, never a dependency of tally): ``dlt_pipeline.py``, an idiomatic dlt pipeline
+  (``RESTClient``, merge on the ids, a refund-info transformer) into DuckDB, once per latency.
+  The summary adds tally (SQLite) against it and the types dlt gave the refund amounts.
 - ``--processes 1 2 4``: on Redis + PostgreSQL, that many ``tally worker`` processes share one
   full scan (sent as the scheduler sends it); wall time from the send until every queue is idle
   (the reconcile included), at ``--processes-latency-ms`` (20).
@@ -54,6 +58,7 @@ from sync_bench import COUNTER, migrated_database, proc_status_kb, reset_peak_rs
 from worker.gateways.aurpay.settings import SANDBOX_API_KEY  # noqa: E402
 
 ENGINES = ("minimal", "tally")
+DLT_SCRIPT = Path(__file__).resolve().with_name("dlt_pipeline.py")
 BEGIN, END = "<!-- compare.py:begin -->", "<!-- compare.py:end -->"
 ORDER_LIST, TX_LIST = "/api/v2/order/", "/api/v2/tx"
 REFUND_INFO = "/api/v2/order/refund-info/{}"
@@ -192,36 +197,64 @@ def child(args: argparse.Namespace) -> None:
 
 def run_one(args: argparse.Namespace, base_url: str, latency: int, db: str, name: str) -> Result:
     with migrated_database(db) as url:
-        COUNTER.reset()
         argv = [sys.executable, __file__, "child", name, base_url, url]
         argv += ["--concurrency", str(args.concurrency), "--threads", str(args.threads)]
         argv += ["--page-size", str(args.page_size)]
-        spy = os.environ.get("COMPARE_PY_SPY")  # a py-spy binary: profile the child (raw)
-        if spy:
-            out = f"/tmp/compare-{name}-{latency}ms-{db}.txt"
-            argv = [
-                spy,
-                "record",
-                *os.environ.get("COMPARE_PY_SPY_ARGS", "--gil").split(),
-                "-r",
-                "200",
-                "-f",
-                "raw",
-                "-o",
-                out,
-                "--",
-                *argv,
-            ]
-        done = subprocess.run(argv, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise SystemExit(f"{name} failed:\n{done.stderr[-3000:]}")
-        out = json.loads([t for t in done.stdout.splitlines() if t.startswith("{")][-1])
-        requests = len(COUNTER.times)
+        out, requests = run_child(argv, f"{name}-{latency}ms-{db}")
     result = Result(
         latency, db, name, out["seconds"], out["cpu"], out["peak_mb"], out["objects"], requests
     )
     print(line(result), flush=True)
     return result
+
+
+def run_dlt(args: argparse.Namespace, base_url: str, latency: int) -> tuple[Result, dict[str, str]]:
+    """The dlt pipeline, in the dlt venv's python, into a fresh DuckDB: its row, amount types."""
+    with tempfile.TemporaryDirectory(prefix="compare-dlt-") as work:
+        argv = [args.dlt_python, str(DLT_SCRIPT), base_url, SANDBOX_API_KEY]
+        argv += [str(args.page_size), str(Path(work) / "dlt.duckdb")]
+        # cwd: no stray .dlt/ config of the caller's directory reaches the pipeline.
+        env = {**os.environ, "RUNTIME__DLTHUB_TELEMETRY": "false"}  # no calls home
+        out, requests = run_child(argv, f"dlt-{latency}ms-duckdb", cwd=work, env=env)
+    result = Result(
+        latency,
+        "duckdb",
+        "dlt",
+        out["seconds"],
+        out["cpu"],
+        out["peak_mb"],
+        out["objects"],
+        requests,
+    )
+    print(line(result), f"amount_types={out.get('amount_types')}", flush=True)
+    return result, out.get("amount_types", {})
+
+
+def run_child(
+    argv: list[str], label: str, cwd: str | None = None, env: dict[str, str] | None = None
+) -> tuple[dict[str, Any], int]:
+    """Run one measured child: its JSON line and the requests the sandbox counted meanwhile."""
+    COUNTER.reset()
+    spy = os.environ.get("COMPARE_PY_SPY")  # a py-spy binary: profile the child (raw)
+    if spy:
+        argv = [
+            spy,
+            "record",
+            *os.environ.get("COMPARE_PY_SPY_ARGS", "--gil").split(),
+            "-r",
+            "200",
+            "-f",
+            "raw",
+            "-o",
+            f"/tmp/compare-{label}.txt",
+            "--",
+            *argv,
+        ]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False, cwd=cwd, env=env)
+    if done.returncode != 0:
+        raise SystemExit(f"{label} failed:\n{done.stderr[-3000:]}")
+    out = json.loads([t for t in done.stdout.splitlines() if t.startswith("{")][-1])
+    return out, len(COUNTER.times)
 
 
 def line(r: Result) -> str:
@@ -242,7 +275,15 @@ def table(results: list[Result]) -> list[str]:
         "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
-        base = minimal.get((r.latency_ms, r.db))
+        # dlt writes to its own DuckDB: against the minimal sync on SQLite (else PostgreSQL).
+        base = minimal.get((r.latency_ms, r.db)) or next(
+            (
+                minimal[r.latency_ms, db]
+                for db in ("sqlite", "postgres")
+                if (r.latency_ms, db) in minimal
+            ),
+            None,
+        )
         ratio = f"{base.seconds / r.seconds:.2f}×" if base and r.seconds else "—"
         # Scale-out runs are measured from outside the workers: no CPU or memory figure.
         cpu = f"{r.cpu_per_1000:.2f}" if r.cpu_seconds else "—"
@@ -354,7 +395,42 @@ def proc_meminfo_gb() -> float:
     return 0.0
 
 
-def report(args: argparse.Namespace, results: list[Result], load: list[str]) -> str:
+def against_dlt(results: list[Result], types: dict[int, dict[str, str]]) -> list[str]:
+    """Under the table: tally (SQLite, else PostgreSQL) against dlt per latency, dlt's types."""
+    rows = []
+    dlt = {r.latency_ms: r for r in results if r.engine == "dlt"}
+    for latency, theirs in dlt.items():
+        ours = next(
+            (
+                r
+                for db in ("sqlite", "postgres")
+                for r in results
+                if (r.latency_ms, r.db, r.engine) == (latency, db, "tally")
+            ),
+            None,
+        )
+        if ours and ours.seconds and theirs.seconds:
+            ratio = theirs.seconds / ours.seconds
+            verdict = f"{ratio:.2f}× faster" if ratio >= 1 else f"{1 / ratio:.2f}× slower"
+            rows.append(
+                f"- tally vs dlt at {latency} ms: {verdict} "
+                f"(tally on {ours.db} {ours.seconds:.2f} s, dlt on DuckDB {theirs.seconds:.2f} s)"
+            )
+    for latency, kinds in types.items():
+        shown = ", ".join(f"{name} {kind}" for name, kind in sorted(kinds.items())) or "none"
+        rows.append(
+            f"- dlt's DuckDB types for the refund amounts at {latency} ms: {shown} "
+            "(tally and the minimal sync keep them as exact decimals)"
+        )
+    return ["", *rows] if rows else []
+
+
+def report(
+    args: argparse.Namespace,
+    results: list[Result],
+    load: list[str],
+    dlt_types: dict[int, dict[str, str]] | None = None,
+) -> str:
     command = "python benchmarks/compare.py " + " ".join(args.argv)
     return "\n".join(
         [
@@ -368,6 +444,7 @@ def report(args: argparse.Namespace, results: list[Result], load: list[str]) -> 
             "(other engineers' runs share the 2 cores)",
             "",
             *table(results),
+            *against_dlt(results, dlt_types or {}),
             END,
         ]
     )
@@ -398,6 +475,9 @@ def main(argv: list[str]) -> None:
     structlog.configure(processors=[COUNTER])
     engines = [*ENGINES, *(["tally-per-object"] if args.with_per_object else [])]
     results: list[Result] = []
+    dlt_types: dict[int, dict[str, str]] = {}
+    if not args.dlt_python:
+        print("dlt: skipped (no --dlt-python and COMPARE_DLT_PYTHON unset)", flush=True)
     load = [loadavg()]
     for latency in args.latency_ms:
         config = SandboxConfig(seed=args.seed, orders=args.orders, latency_ms=latency)
@@ -405,11 +485,14 @@ def main(argv: list[str]) -> None:
             for db in args.db:
                 for name in engines:
                     results.append(run_one(args, running.base_url, latency, db, name))
+            if args.dlt_python:  # one DuckDB of its own, whatever --db says
+                result, dlt_types[latency] = run_dlt(args, running.base_url, latency)
+                results.append(result)
             if latency == args.processes_latency_ms:
                 for count in args.processes:
                     results.append(scale_out(args, running.base_url, latency, count))
     load.append(loadavg())
-    text = report(args, results, load)
+    text = report(args, results, load, dlt_types)
     print(text)
     if args.write:
         write(text, ROOT / "BENCHMARKS.md")
@@ -438,6 +521,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--processes-latency-ms", type=int, default=20, help="one of the above")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--write", action="store_true", help="rewrite BENCHMARKS.md's table")
+    parser.add_argument(
+        "--dlt-python",
+        default=os.environ.get("COMPARE_DLT_PYTHON") or None,
+        help="python of a venv with dlt and duckdb: also run benchmarks/dlt_pipeline.py",
+    )
     args = parser.parse_args(argv)
     args.argv = argv
     return args

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, fields
 from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
+from functools import cache
 from typing import Any, ClassVar, TypeAlias, TypeVar
 
 from worker.gateways.base.records import (
@@ -174,21 +175,32 @@ class RefundInfo(GatewayRecord):
 Record = TypeVar("Record", Order, Transaction, RefundInfo)
 
 
+@cache
+def _schema(cls: type[GatewayRecord]) -> tuple[tuple[str, bool, Callable[[Any, tzinfo], Any]], ...]:
+    """(field, required, reader) of each field but ``raw``: read from the dataclass once."""
+    return tuple(
+        (
+            spec.name,
+            spec.default is MISSING and spec.default_factory is MISSING,
+            _READERS[str(spec.type).removesuffix(" | None")],
+        )
+        for spec in fields(cls)
+        if spec.name != "raw"
+    )
+
+
 def _build(cls: type[Record], obj: Mapping[str, Any], naive_tz: tzinfo) -> Record:
     values: dict[str, Any] = {}
-    for spec in fields(cls):
-        if spec.name == "raw":
-            continue
-        value = obj.get(spec.name)
-        required = spec.default is MISSING and spec.default_factory is MISSING
+    for name, required, reader in _schema(cls):
+        value = obj.get(name)
         if required and (value is None or value == ""):
-            raise FieldError(f"{spec.name}: missing")
+            raise FieldError(f"{name}: missing")
         if value is None:
             continue
         try:
-            values[spec.name] = _READERS[str(spec.type).removesuffix(" | None")](value, naive_tz)
+            values[name] = reader(value, naive_tz)
         except ValueError as exc:
-            raise FieldError(f"{spec.name}: {exc}") from None
+            raise FieldError(f"{name}: {exc}") from None
     return cls(raw=obj, **values)
 
 
