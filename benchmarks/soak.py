@@ -31,6 +31,7 @@ process's memory rises beyond noise or a bookkeeping table keeps growing (what C
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import random
@@ -58,9 +59,11 @@ import redis  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 from append_bench import database  # noqa: E402  (same folder: a throwaway PostgreSQL DB)
 
+from ledger import jsonx  # noqa: E402
 from ledger.precision import PrecisionTable  # noqa: E402
 from ledger.storage.engine import make_engine, upgrade  # noqa: E402
 from ledger.storage.open import open_ledger  # noqa: E402
+from ledger.storage.retention import KEEP_RUNS  # noqa: E402
 from sandbox.aurpay import SandboxConfig, start_sandbox  # noqa: E402
 from sandbox.aurpay.generate import PAID_STATUSES  # noqa: E402
 from sandbox.ebioro.generate import PAYABLE_STATUSES  # noqa: E402
@@ -76,6 +79,7 @@ from worker.gateways.aurpay.settings import (  # noqa: E402
     SANDBOX_CALLBACK_SECRET,
     SANDBOX_CALLBACK_TOKEN,
 )
+from worker.retention.settings import RetentionSettings  # noqa: E402
 
 REDIS_URL = os.environ.get("TALLY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 INCREMENTAL_SECONDS = 5
@@ -85,6 +89,9 @@ SIM_DAY_SECONDS = 86400 / COMPRESSION
 FAULTS = {"rate_429": 0.02, "rate_500": 0.02, "rate_truncated": 0.01}
 BOOKKEEPING = ("sync_run", "sync_run_feed", "sync_run_item", "sync_tick", "sync_lease")
 BOOKKEEPING += ("alert_delivery",)
+RUN_TABLES = ("sync_run", "sync_run_feed", "sync_run_item")
+# at least the outbox's redelivery horizon, so the soak keeps the default
+DELIVERIES_SECONDS = RetentionSettings.model_fields["tally_retention_deliveries_seconds"].default
 MEMORY_NOISE_MB = 8.0  # a fitted rise below this (or 8% of the RSS) is noise
 IDLE_LOG_TARGET = 1_000_000  # bytes per simulated day
 
@@ -143,12 +150,21 @@ def process_stats(pid: int, ports: dict[int, str], served: set[int]) -> dict[str
 @dataclass
 class Mutator:
     """Changes both worlds every few seconds, remembering how many versions each changed
-    object may have in the ledger (an upper bound: tally may see two changes as one)."""
+    object may have in the ledger: one more per change of its payload as served (an upper
+    bound: tally stores one version per distinct payload it observes, and may see two
+    changes as one).
+
+    The changed objects are found by comparing every payload before and after each change,
+    not from the change's name: one change alters several objects (an Ebioro refund embeds
+    its payment as it is now, so paying or refunding a payment also changes each of its
+    earlier refunds; a refund-info edit leaves the order alone)."""
 
     upstream: Upstream
     seed: int
     versions: dict[ObjectId, int] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
+    served: dict[ObjectId, bytes] | None = None  # every payload after the last change
+    history: dict[ObjectId, list[str]] = field(default_factory=dict)  # changes, in order
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -163,15 +179,24 @@ class Mutator:
             (self.edit_ebioro_refund, 1),
         ]
 
-    def bump(self, *objects: ObjectId) -> None:
+    def bump(self, action: str, *objects: ObjectId) -> None:
         for obj in objects:
             self.versions[obj] = self.versions.get(obj, 1) + 1
+            self.history.setdefault(obj, []).append(action)
 
     def step(self) -> None:
         funcs, weights = zip(*self.actions, strict=True)
         action = self.rng.choices(funcs, weights)[0]
+        # only this thread changes the worlds, so the payloads after the last change still hold
+        before = self.served if self.served is not None else self.upstream.expected().objects
         if action():
             self.counts[action.__name__] = self.counts.get(action.__name__, 0) + 1
+            after = self.upstream.expected().objects
+            # a new object is version 1 (the default); nothing is ever removed
+            changed = sorted(k for k in before.keys() & after.keys() if before[k] != after[k])
+            self.bump(action.__name__, *changed)
+            before = after
+        self.served = before
 
     # Aurpay
     def add_order(self) -> bool:
@@ -192,7 +217,6 @@ class Mutator:
             return False
         order = self.rng.choice(unpaid[-50:])
         world.pay(order)
-        self.bump(("aurpay", "order", order))
         return True
 
     def refund_order(self) -> bool:
@@ -202,7 +226,6 @@ class Mutator:
             return False
         order = self.rng.choice(paid)
         world.refund(order, mismatch=False)
-        self.bump(("aurpay", "order", order))
         return True
 
     def edit_refund_info(self) -> bool:
@@ -222,7 +245,6 @@ class Mutator:
                 "obtained": str(info["obtained"] - step),
             },
         )
-        self.bump(("aurpay", "refund", order))
         return True
 
     # Ebioro
@@ -237,7 +259,6 @@ class Mutator:
             return False
         payment = self.rng.choice(open_[-50:])
         world.pay(payment)
-        self.bump(("ebioro", "payment", payment))
         return True
 
     def refund_payment(self) -> bool:
@@ -256,9 +277,7 @@ class Mutator:
         if not paid:
             return False
         payment = self.rng.choice(paid)
-        refund = world.refund_payment(payment)
-        self.bump(("ebioro", "payment", payment))
-        self.versions.setdefault(("ebioro", "refund", str(refund["refund_id"])), 1)
+        world.refund_payment(payment)
         return True
 
     def edit_ebioro_refund(self) -> bool:
@@ -273,8 +292,6 @@ class Mutator:
         refund = self.rng.choice(refunds)
         value = world.refund(refund["refund_id"])["amount"]["value"]
         world.update_refund(refund["refund_id"], {"amount": {"value": value - 1}})
-        self.bump(("ebioro", "refund", str(refund["refund_id"])))
-        self.bump(("ebioro", "payment", refund["payment"]["id"]))
         return True
 
     def expected(self) -> Expected:
@@ -317,6 +334,19 @@ class Plan:
             "tally_retention_leases_seconds": 60,
             "tally_retention_prune_interval_seconds": 15 if short else 60,
         }
+
+    def age_limits(self) -> dict[str, float]:
+        """Per pruned table, how old a row retention prunes may get: its retention, a prune
+        interval (the pruner runs that often) and as much again plus 60 s of slack (the
+        pruner waits its turn on a busy worker, and a run's age counts from its start). A
+        table nothing prunes still fails a 4-minute run: its oldest row ages with the run."""
+        kept = self.retention()
+        every = kept["tally_retention_prune_interval_seconds"]
+        limits = dict.fromkeys(RUN_TABLES, kept["tally_retention_runs_seconds"])
+        limits["sync_tick"] = kept["tally_retention_ticks_seconds"]
+        limits["sync_lease"] = kept["tally_retention_leases_seconds"]
+        limits["alert_delivery"] = DELIVERIES_SECONDS
+        return {table: seconds + 2 * every + 60 for table, seconds in limits.items()}
 
     @property
     def warm_up(self) -> float:
@@ -489,6 +519,58 @@ class Mode:
                 if t != "alembic_version"
             }
 
+    def oldest(self) -> dict[str, dict[str, Any]]:
+        """Per pruned table: the age (s) of its oldest row retention prunes (None: no such
+        row), by the time the pruner judges it by, and how many rows lost their run (a feed
+        or item of a run that is gone: nothing ever prunes those). Left out, as retention
+        keeps them whatever their age: each source's newest KEEP_RUNS runs, each job's
+        newest tick, deliveries not yet made."""
+        now = datetime.now(UTC)
+
+        def age(value: Any) -> float:
+            return (now - _utc(value)).total_seconds()
+
+        found: dict[str, dict[str, Any]] = {}
+        with self.engine.connect() as conn:
+            runs: dict[str, list[tuple[datetime, str]]] = {}
+            for run_id, source, started in conn.execute(
+                sa.text("SELECT run_id, source, started_at FROM sync_run")
+            ):
+                runs.setdefault(source, []).append((_utc(started), run_id))
+            run_age = {}
+            for started_runs in runs.values():
+                started_runs.sort(reverse=True)
+                run_age |= {r: age(started) for started, r in started_runs[KEEP_RUNS:]}
+            found["sync_run"] = {"age_s": max(run_age.values(), default=None), "orphans": 0}
+            for table in ("sync_run_feed", "sync_run_item"):
+                stmt = sa.text(f"SELECT DISTINCT run_id FROM {table}")
+                ages = [run_age[r] for r in conn.execute(stmt).scalars() if r in run_age]
+                # one statement, one consistent view: a run starting or pruned meanwhile
+                # makes no orphan
+                stmt = sa.text(
+                    f"SELECT count(*) FROM {table} t WHERE NOT EXISTS "
+                    "(SELECT 1 FROM sync_run r WHERE r.run_id = t.run_id)"
+                )
+                orphans = int(conn.execute(stmt).scalar_one())
+                found[table] = {"age_s": max(ages, default=None), "orphans": orphans}
+            ticks: dict[str, list[tuple[int, Any]]] = {}
+            for job, tick, created in conn.execute(
+                sa.text("SELECT job, tick, created_at FROM sync_tick")
+            ):
+                ticks.setdefault(job, []).append((int(tick), created))
+            ages = [age(c) for job_ticks in ticks.values() for _, c in sorted(job_ticks)[:-1]]
+            found["sync_tick"] = {"age_s": max(ages, default=None), "orphans": 0}
+            # a lease is pruned by how long ago it expired
+            ages = [age(e) for (e,) in conn.execute(sa.text("SELECT expires_at FROM sync_lease"))]
+            found["sync_lease"] = {"age_s": max(ages, default=None), "orphans": 0}
+            stmt = sa.text("SELECT delivered_at FROM alert_delivery WHERE delivered_at IS NOT NULL")
+            ages = [age(d) for (d,) in conn.execute(stmt)]
+            found["alert_delivery"] = {"age_s": max(ages, default=None), "orphans": 0}
+        for ages in found.values():
+            if ages["age_s"] is not None:
+                ages["age_s"] = round(max(0.0, ages["age_s"]), 1)
+        return found
+
     def db_bytes(self) -> int:
         if self.engine.dialect.name == "postgresql":
             with self.engine.connect() as conn:
@@ -559,6 +641,7 @@ class Mode:
             "t": round(elapsed, 1),
             "processes": procs,
             "rows": self.rows(),
+            "oldest": self.oldest(),
             "db_bytes": self.db_bytes(),
             "log_bytes": self.log_bytes(),
             "queues": self.queues(),
@@ -588,6 +671,7 @@ class Mode:
         verify_ok = verify.returncode == 0 and "ledger intact" in said
         self.result |= {
             "ledger_problems": problems,
+            "extra_versions": self.version_stories(problems),
             "verify": said.splitlines()[-1][:300] if said else "",
             "verify_ok": verify_ok,
             "samples": self.samples,
@@ -596,6 +680,45 @@ class Mode:
             "idle": self.idle_window(),
         }
         analyse(self.plan, self.result)
+
+    def version_stories(self, problems: list[str]) -> dict[str, Any]:
+        """For each object with more versions than its changes justify: the changes the soak
+        made to it and, per stored version, when tally observed it and what differed from
+        the version before (to tell an undercount from a version tally should not store)."""
+        objects = {}
+        for line in problems:
+            match = re.match(r"extra versions: (\(.*?\)) has", line)
+            if match:
+                objects[ast.literal_eval(match.group(1))] = []
+        if not objects:
+            return {}
+        store = open_ledger(self.url, PrecisionTable())
+        try:
+            for snapshot in store.iter_snapshots():
+                obj = (snapshot.source, snapshot.kind, snapshot.external_id)
+                if obj in objects:
+                    objects[obj].append(snapshot)
+        finally:
+            store.close()
+        stories = {}
+        for obj, snapshots in objects.items():
+            versions, previous = [], None
+            for snapshot in snapshots:
+                payload = jsonx.loads(jsonx.canonical(snapshot.payload))
+                versions.append(
+                    {
+                        "seq": snapshot.seq,
+                        "version": snapshot.version,
+                        "observed_at": str(snapshot.observed_at),
+                        "changed": None if previous is None else _apart(previous, payload),
+                    }
+                )
+                previous = payload
+            stories[repr(obj)] = {
+                "changes": self.mutator.history.get(obj, []),
+                "versions": versions,
+            }
+        return stories
 
     def idle_window(self) -> dict[str, Any] | None:
         start, end = getattr(self, "idle_from", None), getattr(self, "idle_to", None)
@@ -610,6 +733,17 @@ class Mode:
             "log_bytes": int(end["log_bytes"] - start["log_bytes"]),
             "log_bytes_per_sim_day": round(log_rate * SIM_DAY_SECONDS),
         }
+
+
+def _apart(old: Any, new: Any, path: str = "") -> dict[str, Any]:
+    """Where two JSON values differ: dotted path → [old, new] (one level per nested dict)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        found: dict[str, Any] = {}
+        for key in sorted(old.keys() | new.keys()):
+            if old.get(key) != new.get(key):
+                found |= _apart(old.get(key), new.get(key), f"{path}{key}.")
+        return found
+    return {path.rstrip("."): [old, new]}
 
 
 def _utc(value: Any) -> datetime:
@@ -664,16 +798,21 @@ def analyse(plan: Plan, result: dict[str, Any]) -> None:
     active = [s for s in judged if s["t"] <= plan.active_seconds]
     active = active if len(active) >= 2 else judged
     tables = {}
+    limits = plan.age_limits()
     for table in samples[-1]["rows"]:
-        early = max(s["rows"].get(table, 0) for s in judged[:third])
-        late = max(s["rows"].get(table, 0) for s in judged[-third:])
         slope = fit([(s["t"], s["rows"].get(table, 0)) for s in active])
         tables[table] = {
             "rows_last": samples[-1]["rows"][table],
             "growth_per_sim_day": round(slope * SIM_DAY_SECONDS),
-            "bounded": late <= 1.25 * early + 20,
             "bookkeeping": table in BOOKKEEPING,
         }
+        ages = [s["oldest"][table] for s in judged if table in s.get("oldest", {})]
+        if table in limits and ages:
+            tables[table] |= retention_kept(ages, limits[table])
+        else:
+            early = max(s["rows"].get(table, 0) for s in judged[:third])
+            late = max(s["rows"].get(table, 0) for s in judged[-third:])
+            tables[table]["bounded"] = late <= 1.25 * early + 20
     db_slope = fit([(s["t"], s["db_bytes"]) for s in active])
     log_slope = fit([(s["t"], s["log_bytes"]) for s in active])
     idle = result["idle"]
@@ -703,6 +842,21 @@ def analyse(plan: Plan, result: dict[str, Any]) -> None:
         "db_bytes_last": samples[-1]["db_bytes"],
         "log_bytes_last": samples[-1]["log_bytes"],
         "targets": targets,
+    }
+
+
+def retention_kept(ages: list[dict[str, Any]], limit: float) -> dict[str, Any]:
+    """A pruned table is bounded by its retention when, in every judged sample, no row it
+    prunes is older than ``limit`` and no row lost its run since the first: then it holds
+    the retention window's rows, however many each run brings (a full scan's items grow
+    with the world). Its row count is no verdict: that follows the work done in the window."""
+    oldest = max((a["age_s"] or 0.0) for a in ages)
+    orphans = ages[-1]["orphans"] - ages[0]["orphans"]
+    return {
+        "oldest_age_s": oldest,
+        "age_limit_s": limit,
+        "orphans_added": orphans,
+        "bounded": oldest <= limit and orphans <= 0,
     }
 
 
@@ -845,14 +999,16 @@ def markdown(
             )
         lines += [
             "",
-            "| table | rows at the end | growth per simulated day (world changing) | bounded |",
-            "|---|---|---|---|",
+            "| table | rows at the end | growth per simulated day (world changing) | bounded "
+            "| oldest row pruned by retention (s) / limit |",
+            "|---|---|---|---|---|",
         ]
         for table, t in sorted(a["tables"].items()):
             kind = " (pruned)" if t["bookkeeping"] else ""
+            age = f"{t['oldest_age_s']:.0f} / {t['age_limit_s']:.0f}" if "age_limit_s" in t else ""
             lines.append(
                 f"| {table}{kind} | {t['rows_last']} | {t['growth_per_sim_day']:+} | "
-                f"{'yes' if t['bounded'] else 'no'} |"
+                f"{'yes' if t['bounded'] else 'no'} | {age} |"
             )
         idle = result["idle"] or {}
         appended = sum((idle.get("ledger_rows_appended") or {}).values())

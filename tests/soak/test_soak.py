@@ -1,6 +1,6 @@
 """A few minutes of soak (``benchmarks/soak.py``) in CI: both modes against changing sandboxes,
 failing on a memory slope, an unbounded bookkeeping table or a ledger that differs from the
-truth; and the detectors themselves, on made-up samples."""
+truth; and the detectors themselves, on made-up samples and a sandbox world."""
 
 from __future__ import annotations
 
@@ -8,18 +8,26 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 
 from benchmarks import soak
+from sandbox.ebioro.model import EbioroSandboxConfig
+from sandbox.ebioro.world import World as EbioroWorld
+from tests.chaos.judge import ebioro_truth
 
 ROOT = Path(__file__).resolve().parents[2]
 MINUTES = 4
 
 
-def _samples(rss: list[float], sync_run: list[int]) -> list[dict[str, Any]]:
-    return [
+def _samples(
+    rss: list[float], sync_run: list[int], ages: list[float] | None = None, orphans: int = 0
+) -> list[dict[str, Any]]:
+    """Samples 15 s apart; with ``ages``, the age of sync_run's oldest pruned row in each (and
+    ``orphans`` rows without their run from the middle on)."""
+    samples = [
         {
             "t": 15.0 * n,
             "processes": {
@@ -39,11 +47,18 @@ def _samples(rss: list[float], sync_run: list[int]) -> list[dict[str, Any]]:
         }
         for n, (mb, runs) in enumerate(zip(rss, sync_run, strict=True))
     ]
+    for n, (sample, age) in enumerate(zip(samples, ages or [None] * len(samples), strict=True)):
+        if age is not None:
+            lost = orphans if n >= len(samples) // 2 else 0
+            sample["oldest"] = {"sync_run": {"age_s": age, "orphans": lost}}
+    return samples
 
 
-def _judge(rss: list[float], sync_run: list[int]) -> dict[str, bool]:
+def _judge(
+    rss: list[float], sync_run: list[int], ages: list[float] | None = None, orphans: int = 0
+) -> dict[str, bool]:
     result: dict[str, Any] = {
-        "samples": _samples(rss, sync_run),
+        "samples": _samples(rss, sync_run, ages, orphans),
         "ledger_problems": [],
         "verify_ok": True,
         "full_scans": [],
@@ -68,6 +83,60 @@ def test_a_memory_slope_fails() -> None:
 def test_a_table_that_keeps_growing_fails() -> None:
     targets = _judge([100] * 17, [40 + 30 * n for n in range(17)])
     assert not targets["bookkeeping tables bounded"]
+
+
+# Plan(4): runs kept 60 s, pruned every 15 s, so no pruned row may be older than 150 s.
+
+
+def test_a_pruned_table_growing_with_the_world_within_its_retention_passes() -> None:
+    # more rows per run as the world grows, but none older than the retention window
+    targets = _judge(
+        [100] * 17, [40 + 30 * n for n in range(17)], [60.0 + 20 * (n % 3) for n in range(17)]
+    )
+    assert targets["bookkeeping tables bounded"]
+
+
+def test_a_pruned_table_keeping_rows_past_its_retention_fails() -> None:
+    # the pruner stopped: the oldest row ages with the run, the row count hardly moves
+    targets = _judge([100] * 17, [40 + (n % 5) for n in range(17)], [15.0 * n for n in range(17)])
+    assert not targets["bookkeeping tables bounded"]
+
+
+def test_rows_left_without_their_run_fail() -> None:
+    targets = _judge([100] * 17, [40] * 17, [60.0] * 17, orphans=3)
+    assert not targets["bookkeeping tables bounded"]
+
+
+def test_a_change_counts_for_every_object_whose_payload_it_changes() -> None:
+    """Refunding the rest of an Ebioro payment changes the payment and, as each refund embeds
+    its payment, its earlier refund too: both may get a version more; the new refund starts
+    at one."""
+    world = EbioroWorld(EbioroSandboxConfig(seed=5, payments=10))
+    (payment,) = world.add_payments(1, status="open")
+    world.pay(payment)
+    earlier = world.refund_payment(payment, value=1)["refund_id"]
+    upstream = SimpleNamespace(ebioro=SimpleNamespace(world=world))
+    upstream.expected = lambda: _ebioro_expected(world)
+    mutator = soak.Mutator(cast(soak.Upstream, upstream), seed=1)
+    refunds = []
+
+    def refund_the_rest() -> bool:
+        refunds.append(world.refund_payment(payment)["refund_id"])
+        return True
+
+    mutator.actions = [(refund_the_rest, 1)]
+    mutator.step()
+    assert mutator.versions == {
+        ("ebioro", "payment", payment): 2,
+        ("ebioro", "refund", str(earlier)): 2,
+    }
+    assert ("ebioro", "refund", str(refunds[0])) not in mutator.versions
+
+
+def _ebioro_expected(world: EbioroWorld) -> soak.Expected:
+    expected = soak.Expected()
+    ebioro_truth(world, expected)
+    return expected
 
 
 @pytest.mark.postgres

@@ -93,7 +93,7 @@ def call_with_retries(
             if number >= retries or delay is None:
                 log.warning(f"{source}_call_failed", **what)
                 raise
-            log.info(f"{source}_call_retry", delay=round(delay, 3), **what)
+            log.debug(f"{source}_call_retry", delay=round(delay, 3), **what)
             metrics.retried(source, type(exc).__name__)
             sleep(delay)
             number += 1
