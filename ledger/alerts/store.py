@@ -224,11 +224,14 @@ class AlertStore:
         try:
             with self.engine.begin() as conn:
                 self._claim(conn, work)
+                events: list[dict[str, Any]] = []
                 notes = [
                     note
                     for action in work.actions
-                    if (note := self._apply(conn, action, work.suspense)) is not None
+                    if (note := self._apply(conn, action, work.suspense, events)) is not None
                 ]
+                if events:  # one statement for the chunk's events, in the actions' order
+                    conn.execute(insert(EVENT), events)
                 self._index(conn, work)
         except IntegrityError as exc:  # a live alert inserted by a concurrent run
             raise ReconcileConflict(f"alert inserted concurrently ({exc.orig})") from None
@@ -255,8 +258,13 @@ class AlertStore:
             raise ReconcileConflict("another reconcile committed first")
 
     def _apply(
-        self, conn: Connection, action: Action, suspense: Mapping[AlertKey, Suspense]
+        self,
+        conn: Connection,
+        action: Action,
+        suspense: Mapping[AlertKey, Suspense],
+        events: list[dict[str, Any]],
     ) -> Notification | None:
+        """Write one action's alert row; its event row is added to ``events``."""
         now, finding, current = action.at, action.finding, action.alert
         evidence = evidence_of(finding, suspense.get(key_of(finding))) if finding else {}
         if current is None:
@@ -298,7 +306,7 @@ class AlertStore:
         if not action.notifies:
             return None
         event = EVENT_OF[action.kind]
-        self._event(conn, new, event, now, notify=True)
+        events.append(_event_row(new, event, now, notify=True))
         return Notification(new.id, new.revision, event, new.to_json())
 
     def _save(self, conn: Connection, old: Alert, new: Alert, now: datetime) -> None:
@@ -313,20 +321,6 @@ class AlertStore:
         ).rowcount
         if changed != 1:
             raise ReconcileConflict(f"alert {old.id} changed while reconcile planned")
-
-    def _event(
-        self, conn: Connection, alert: Alert, kind: str, now: datetime, *, notify: bool
-    ) -> None:
-        row = {
-            "alert_id": alert.id,
-            "revision": alert.revision,
-            "kind": kind,
-            "at": now,
-            "notify": notify,
-            "note": alert.note if not notify else None,
-            "body": jsonx.dumps(alert.to_json()),
-        }
-        conn.execute(insert(EVENT).values(**row))
 
     def _index(self, conn: Connection, work: Commit) -> None:
         links = sorted(set(work.links))
@@ -411,6 +405,19 @@ class AlertStore:
                     }
                 new = dataclasses.replace(current, **changes)
                 self._save(conn, current, new, now)
-                self._event(conn, new, event, now, notify=False)
+                conn.execute(insert(EVENT).values(**_event_row(new, event, now, notify=False)))
                 done.append(new)
         return done
+
+
+def _event_row(alert: Alert, kind: str, now: datetime, *, notify: bool) -> dict[str, Any]:
+    """The ``alert_event`` row of ``alert``'s change ``kind``."""
+    return {
+        "alert_id": alert.id,
+        "revision": alert.revision,
+        "kind": kind,
+        "at": now,
+        "notify": notify,
+        "note": alert.note if not notify else None,
+        "body": jsonx.dumps(alert.to_json()),
+    }

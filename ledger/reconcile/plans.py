@@ -140,6 +140,12 @@ class Loaded:
     def versions(self, kind: str, ids: Iterable[str]) -> dict[str, list[Snapshot]]:
         """Every stored version of each object, oldest first, read once per object."""
         wanted = set(ids)
+        latest = self.by_kind.get(kind, {})
+        for i in wanted:
+            # A latest version numbered 1 is the only one: nothing more to read (on a first
+            # sync, every object).
+            if (kind, i) not in self._versions and i in latest and latest[i].version == 1:
+                self._versions[(kind, i)] = [latest[i]]
         missing = sorted(i for i in wanted if (kind, i) not in self._versions)
         if missing:
             found = self._lookup.versions(self._source, kind, missing)
