@@ -826,8 +826,7 @@ def analyse(plan: Plan, result: dict[str, Any]) -> None:
         "connections and fds constant after warm-up": all(
             m["fds"][1] - m["fds"][0] <= 8 for m in memory.values()
         ),
-        "last full scan within 20% of the first (per page)": bool(scan_ratios(result))
-        and all(r <= 1.2 for r in scan_ratios(result).values()),
+        "last full scan within 20% of the first (per page)": (tick_ratio(result) or 9.9) <= 1.2,
         "idle: no ledger rows appended": bool(idle)
         and not any(idle["ledger_rows_appended"].values()),
         "idle log volume < 1 MB per simulated day": bool(idle)
@@ -863,7 +862,8 @@ def retention_kept(ages: list[dict[str, Any]], limit: float) -> dict[str, Any]:
 def scan_ratios(result: dict[str, Any]) -> dict[str, float]:
     """Per source, the last full scan's seconds per page over the first's on a loaded ledger
     (the second scan: the first loads the whole world). Per page, as the world grows during
-    the run: the question is whether the hundredth scan is slower for the same work."""
+    the run: the question is whether the hundredth scan is slower for the same work. Shown
+    for reading; the target is judged on ``tick_ratio``."""
     ratios = {}
     for source in sorted({s["source"] for s in result["full_scans"]}):
         scans = [s for s in result["full_scans"] if s["source"] == source]
@@ -871,6 +871,31 @@ def scan_ratios(result: dict[str, Any]) -> dict[str, float]:
             first, last = (s["seconds"] / max(1, s["pages"]) for s in (scans[1], scans[-1]))
             ratios[source] = round(last / max(0.001, first), 2)
     return ratios
+
+
+def tick_ratio(result: dict[str, Any]) -> float | None:
+    """The last full scan's seconds per page over the first's on a loaded ledger, a full scan
+    being what one scheduler tick starts: every source's scan, begun within seconds of each
+    other. They share one worker pool, so a source's own duration measures the other's load
+    as much as its own (in the 60-minute run an Ebioro scan of 9 pages waited behind an
+    Aurpay scan that grew from 16 to 25 pages); the tick's wall time over all its pages does
+    not. None with fewer than three ticks."""
+    ticks: list[list[dict[str, Any]]] = []
+    for scan in sorted(result["full_scans"], key=lambda s: s["started"]):
+        begun = datetime.fromisoformat(scan["started"])
+        if ticks and (begun - datetime.fromisoformat(ticks[-1][0]["started"])).total_seconds() < 30:
+            ticks[-1].append(scan)
+        else:
+            ticks.append([scan])
+    if len(ticks) < 3:
+        return None
+
+    def per_page(tick: list[dict[str, Any]]) -> float:
+        starts = [datetime.fromisoformat(s["started"]).timestamp() for s in tick]
+        ends = [start + s["seconds"] for start, s in zip(starts, tick, strict=True)]
+        return (max(ends) - min(starts)) / max(1, sum(s["pages"] for s in tick))
+
+    return round(per_page(ticks[-1]) / max(0.001, per_page(ticks[1])), 2)
 
 
 STRICT = (  # what fails the run (and CI)
@@ -1025,8 +1050,9 @@ def markdown(
             f"- idle ({idle.get('seconds', 0) / 60:.0f} min after the ledger reached the truth): "
             f"{idle.get('log_bytes', 'n/a')} log bytes = {per_day:.1f} kB per simulated day; "
             f"ledger rows appended: {appended}",
-            f"- full scans in order: {scans}; last / first on a loaded ledger: "
-            f"{scan_ratios(result)}",
+            f"- full scans in order: {scans}; last / first on a loaded ledger, per page: "
+            f"{tick_ratio(result)} for the whole tick (judged), {scan_ratios(result)} per "
+            "source",
             f"- mutations: {result.get('mutations')}",
             f"- ledger vs truth: {len(result['ledger_problems'])} differences; "
             f"verify: {result['verify']}",

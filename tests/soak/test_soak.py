@@ -158,3 +158,29 @@ def test_a_short_soak_of_both_modes_meets_the_targets(tmp_path: Path) -> None:
         assert not missed, f"{result['mode']}: {missed}\n{result['ledger_problems']}"
         assert len(result["samples"]) >= 10
     assert done.returncode == 0, done.stdout[-3000:]
+
+
+def _tick(
+    minute: int, aurpay: tuple[float, int], ebioro: tuple[float, int]
+) -> list[dict[str, Any]]:
+    started = f"2026-12-05T08:{minute:02d}:00+00:00"
+    return [
+        {"source": "aurpay", "started": started, "seconds": aurpay[0], "pages": aurpay[1]},
+        {"source": "ebioro", "started": started, "seconds": ebioro[0], "pages": ebioro[1]},
+    ]
+
+
+def test_a_full_scan_is_judged_per_tick_not_per_source() -> None:
+    # Ebioro's 9 pages wait behind an Aurpay scan that grew: its own time per page doubles,
+    # the tick's wall time per page does not.
+    scans = [*_tick(0, (3.0, 14), (3.0, 5)), *_tick(3, (1.5, 16), (0.5, 5))]
+    scans += _tick(6, (1.9, 25), (2.4, 9))
+    result = {"full_scans": scans}
+    assert soak.scan_ratios(result)["ebioro"] > 2
+    assert soak.tick_ratio(result) == pytest.approx(1.0, abs=0.1)
+
+
+def test_a_whole_tick_getting_slower_fails() -> None:
+    scans = [*_tick(0, (3.0, 14), (3.0, 5)), *_tick(3, (1.5, 16), (0.5, 5))]
+    scans += _tick(6, (3.5, 16), (3.0, 5))
+    assert soak.tick_ratio({"full_scans": scans}) > 1.2
