@@ -136,6 +136,28 @@ def requeue_unfinished(broker: dramatiq.Broker) -> int:
     return sum(len(ids) for ids in by_queue.values())
 
 
+def requeue_prefetched(worker: dramatiq.Worker) -> int:
+    """Give back what each Redis consumer fetched but never handed to a worker thread; how many.
+
+    A fetch moves messages into the worker's acknowledgement set at once; dramatiq's Redis
+    consumer keeps the ones not yet handed out in a cache and does not give them back when it
+    closes, so a clean shutdown left them to the heartbeat timeout and the next maintenance.
+    """
+    if not isinstance(worker.broker, RedisBroker):
+        return 0
+    count = 0
+    for thread in worker.consumers.values():
+        consumer: Any = getattr(thread, "consumer", None)
+        cached = [data for data in getattr(consumer, "message_cache", None) or [] if data]
+        if not cached:
+            continue
+        ids = [dramatiq.Message.decode(data).options["redis_message_id"] for data in cached]
+        worker.broker.do_requeue(consumer.queue_name, *ids)
+        consumer.message_cache = []
+        count += len(ids)
+    return count
+
+
 def setup_broker(
     settings: Settings,
     client: redis.Redis | None,
@@ -252,6 +274,7 @@ class InProcessWorker:
         """Let the messages in progress finish for up to ``timeout`` seconds, hand back the
         rest (and every prefetched one) to the queue, then close the process resources."""
         self._worker.stop(timeout=int(timeout * 1000))
+        requeue_prefetched(self._worker)
         requeued = requeue_unfinished(self.broker)
         if requeued:
             log.warning("shutdown_requeued_unfinished", messages=requeued, grace_seconds=timeout)
