@@ -30,7 +30,10 @@ TABLES = ("orders", "transactions", "refunds")
 AMOUNT_COLUMNS = ("amount", "network_fee", "obtained")
 
 
+# The two /proc readers below are sync_bench.py's, written again on purpose: this script runs
+# in dlt's own venv, where importing sync_bench would pull in the project and its dependencies.
 def proc_status_kb(name: str) -> int:
+    """``VmRSS`` or ``VmHWM`` of this process, in kB (Linux only)."""
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith(f"{name}:"):
             return int(line.split()[1])
