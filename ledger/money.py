@@ -7,8 +7,7 @@ binary float can never sneak into an amount. Text must match ``NUMBER``, the one
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, InvalidOperation, localcontext
 from typing import Any
 
@@ -59,9 +58,14 @@ def fmt(amount: Decimal) -> str:
     """Canonical decimal string: plain notation, no exponent, no trailing zeros ("0" for zero)."""
     if amount == 0:
         return "0"
-    # normalize() rounds to the context's precision (28 digits by default): widen it so an
-    # 18-decimal amount with a large integer part keeps every digit.
-    return format(amount.normalize(Context(prec=len(amount.as_tuple().digits) + 1)), "f")
+    if not amount.is_finite():
+        return format(amount, "f")  # no amount is one (the grammar refuses them); say what it is
+    # format(..., "f") writes every digit whatever the context (it never rounds); only the
+    # fraction's trailing zeros remain to drop. Journal, hash chain and exports call this for
+    # every amount, so it avoids normalize(), which needs a Context built per call (the
+    # differential test in tests/property/test_money_format.py keeps the two identical).
+    text = format(amount, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 # Python's default context keeps 28 significant digits: an 18-decimal token amount with ten
@@ -70,8 +74,9 @@ def fmt(amount: Decimal) -> str:
 _EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
 
 
-@contextmanager
-def exact_arithmetic() -> Iterator[None]:
-    """Run money arithmetic without any rounding (see ``_EXACT``)."""
-    with localcontext(_EXACT):
-        yield
+def exact_arithmetic() -> AbstractContextManager[Context]:
+    """Run money arithmetic without any rounding (see ``_EXACT``).
+
+    decimal's own context manager, returned as is: a generator wrapper around it costs more
+    than the arithmetic of a typical journal entry."""
+    return localcontext(_EXACT)

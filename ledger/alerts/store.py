@@ -224,18 +224,26 @@ class AlertStore:
         try:
             with self.engine.begin() as conn:
                 self._claim(conn, work)
-                events: list[dict[str, Any]] = []
-                notes = [
-                    note
-                    for action in work.actions
-                    if (note := self._apply(conn, action, work.suspense, events)) is not None
+                changed = self._insert_opened(
+                    conn, [self._next(action, work.suspense) for action in work.actions]
+                )
+                for action, new in changed:
+                    if action.alert is not None:
+                        self._save(conn, action.alert, new, action.at)
+                notified = [(action, new) for action, new in changed if action.notifies]
+                events = [
+                    _event_row(new, EVENT_OF[action.kind], action.at, notify=True)
+                    for action, new in notified
                 ]
                 if events:  # one statement for the chunk's events, in the actions' order
                     conn.execute(insert(EVENT), events)
                 self._index(conn, work)
         except IntegrityError as exc:  # a live alert inserted by a concurrent run
             raise ReconcileConflict(f"alert inserted concurrently ({exc.orig})") from None
-        return notes
+        return [
+            Notification(new.id, new.revision, EVENT_OF[action.kind], new.to_json())
+            for action, new in notified
+        ]
 
     def _claim(self, conn: Connection, work: Commit) -> None:
         values: dict[str, Any] = {"version": work.version + 1, "updated_at": work.now}
@@ -257,14 +265,9 @@ class AlertStore:
         if moved != 1:
             raise ReconcileConflict("another reconcile committed first")
 
-    def _apply(
-        self,
-        conn: Connection,
-        action: Action,
-        suspense: Mapping[AlertKey, Suspense],
-        events: list[dict[str, Any]],
-    ) -> Notification | None:
-        """Write one action's alert row; its event row is added to ``events``."""
+    @staticmethod
+    def _next(action: Action, suspense: Mapping[AlertKey, Suspense]) -> tuple[Action, Alert]:
+        """The alert as ``action`` leaves it (id 0 for a new one, set when it is inserted)."""
         now, finding, current = action.at, action.finding, action.alert
         evidence = evidence_of(finding, suspense.get(key_of(finding))) if finding else {}
         if current is None:
@@ -281,8 +284,6 @@ class AlertStore:
                 last_seen_at=now,
                 **evidence,
             )
-            stmt = insert(ALERT).values(**to_columns(new, now)).returning(ALERT.c.id)
-            new = dataclasses.replace(new, id=conn.execute(stmt).scalar_one())
         elif action.kind == "touch":  # same primary numbers: supporting evidence refreshed
             quiet = {k: evidence[k] for k in ("detail", "evidence", "related", "snapshot_seqs")}
             new = dataclasses.replace(
@@ -301,13 +302,24 @@ class AlertStore:
                 resolved_by=BY_RECONCILE,
                 resolution=CORRECTED,  # the check passes again: the data was corrected
             )
-        if current is not None:
-            self._save(conn, current, new, now)
-        if not action.notifies:
-            return None
-        event = EVENT_OF[action.kind]
-        events.append(_event_row(new, event, now, notify=True))
-        return Notification(new.id, new.revision, event, new.to_json())
+        return action, new
+
+    @staticmethod
+    def _insert_opened(
+        conn: Connection, changed: list[tuple[Action, Alert]]
+    ) -> list[tuple[Action, Alert]]:
+        """Insert the new alerts in one statement: ``changed`` with their ids set."""
+        opened = [new for action, new in changed if action.alert is None]
+        if not opened:
+            return changed
+        # executemany with RETURNING, ids in the rows' order (SQLAlchemy's insertmanyvalues)
+        stmt = insert(ALERT).returning(ALERT.c.id, sort_by_parameter_order=True)
+        rows = [to_columns(alert, alert.first_seen_at) for alert in opened]
+        ids = iter(conn.execute(stmt, rows).scalars().all())
+        return [
+            (action, new if action.alert else dataclasses.replace(new, id=next(ids)))
+            for action, new in changed
+        ]
 
     def _save(self, conn: Connection, old: Alert, new: Alert, now: datetime) -> None:
         changed = conn.execute(
