@@ -96,14 +96,18 @@ def declare_alert_actors(
     with suppress(LookupError):  # a broker not built by setup_broker manages no shutdown
         register_shutdown(sinks.close, broker)
     log_sink = LogSink()
+    # One reconcile at a time in this process: two (a scheduled one and a sync's) only race
+    # for the cursor and plan each other's chunks again. Across processes the cursor's
+    # compare-and-set still decides; the later run finds what the first left.
+    one_at_a_time = threading.Lock()
 
     def reconcile_fn(full: bool = False) -> None:
         """Reconcile what changed (or everything), then announce what the commit changed."""
         rt = runtime()
         plans = reconcile_plans(rt.settings)
-        report = reconcile(
-            ReconcileContext.from_settings(rt.store, rt.settings, rt.now, plans), full=full
-        )
+        context = ReconcileContext.from_settings(rt.store, rt.settings, rt.now, plans)
+        with one_at_a_time:
+            report = reconcile(context, full=full)
         for note in report.notifications:
             log_sink.send(note)
         outbox = Outbox(rt.store.engine)

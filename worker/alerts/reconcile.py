@@ -151,7 +151,8 @@ def _commit(
             if not work.empty:
                 report.notifications += ctx.alerts.commit(work)
         except ReconcileConflict as exc:
-            log.info("reconcile_conflict", attempt=attempt + 1, reason=str(exc))
+            # Expected when another process committed first; only giving up is worth a line.
+            log.debug("reconcile_conflict", attempt=attempt + 1, reason=str(exc))
             time.sleep(0.02 * 2**attempt)
             continue
         report.counts.update(work.stats)
