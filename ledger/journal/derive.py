@@ -8,7 +8,7 @@ never edit: a changed version reverses the effective entry and posts the new one
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 
 from ledger.journal.adjustments import ADJUSTMENT, derive_adjustment
@@ -154,9 +154,11 @@ def _negated(posting: Posting) -> Posting:
     )
 
 
-def _same_postings(a: Iterable[Posting], b: Iterable[Posting]) -> bool:
+def _same_postings(a: Sequence[Posting], b: Sequence[Posting]) -> bool:
     """Equal as multisets of (account, currency, amount, value, value currency); ``1.0`` and
     ``1.00`` are the same."""
+    if len(a) != len(b):  # e.g. an object's first version, against no entry: no need to format
+        return False
 
     def shape(postings: Iterable[Posting]) -> Counter[tuple[str, str, str, str, str]]:
         return Counter(

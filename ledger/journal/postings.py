@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
+from functools import lru_cache
 from typing import Any, Protocol
 
 from ledger.journal.accounts import SUSPENSE, residual_account
@@ -83,6 +84,22 @@ _MIN_EXPONENT = -60
 
 def parse_amount(value: Any) -> Decimal:
     """``ledger.money.to_decimal`` plus a sanity range; raises ``InvalidAmount``."""
+    if type(value) is str:
+        return _parse_text(value)
+    return _parse(value)
+
+
+# A payload's amounts are read by its deriver, its valuation and the reconcile rules, about a
+# dozen reads per object on a sync (measured: 127k reads for 9.4k objects). Text parses to one
+# Decimal whatever reads it (Decimals are immutable), so the parse of a recent text is reused.
+# Only exact ``str`` keys: a Decimal or int key would let ``1.0`` return the ``1.00`` seen
+# before it (equal, same hash), and errors are not cached (each call raises its own).
+@lru_cache(maxsize=4096)
+def _parse_text(value: str) -> Decimal:
+    return _parse(value)
+
+
+def _parse(value: Any) -> Decimal:
     amount = to_decimal(value)
     exponent = amount.as_tuple().exponent
     assert isinstance(exponent, int)  # to_decimal admits finite values only

@@ -121,7 +121,7 @@ class Loaded:
             kind: dict(group) for kind, group in (preloaded or {}).items()
         }
         self._asked: dict[str, set[str]] = {k: set(v) for k, v in self.by_kind.items()}
-        self._versions: dict[tuple[str, str], list[Snapshot]] = {}
+        self._versions: dict[str, dict[str, list[Snapshot]]] = {}  # kind → id → versions
 
     def get(self, kind: str, ids: Iterable[str]) -> dict[str, Snapshot]:
         wanted = set(ids)
@@ -141,17 +141,22 @@ class Loaded:
         """Every stored version of each object, oldest first, read once per object."""
         wanted = set(ids)
         latest = self.by_kind.get(kind, {})
-        for i in wanted:
-            # A latest version numbered 1 is the only one: nothing more to read (on a first
-            # sync, every object).
-            if (kind, i) not in self._versions and i in latest and latest[i].version == 1:
-                self._versions[(kind, i)] = [latest[i]]
-        missing = sorted(i for i in wanted if (kind, i) not in self._versions)
+        known = self._versions.setdefault(kind, {})
+        missing = []
+        for i in wanted - known.keys():
+            snapshot = latest.get(i)
+            if snapshot is not None and snapshot.version == 1:
+                # A latest version numbered 1 is the only one: nothing more to read (on a
+                # first sync, every object).
+                known[i] = [snapshot]
+            else:
+                missing.append(i)
         if missing:
+            missing.sort()
             found = self._lookup.versions(self._source, kind, missing)
             for i in missing:
-                self._versions[(kind, i)] = found.get(i, [])
-        return {i: self._versions[(kind, i)] for i in wanted}
+                known[i] = found.get(i, [])
+        return {i: known[i] for i in wanted}
 
 
 PlanTable = Mapping[str, SourcePlan]  # source name → its plan

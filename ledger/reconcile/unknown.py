@@ -20,20 +20,24 @@ UNKNOWN_PRECISION = "unknown-precision"
 def unknown_precision(
     snapshots: Iterable[Snapshot],
     precision: PrecisionTable,
-    read: Callable[[Mapping[str, Any]], tuple[str | None, tuple[Decimal | None, ...]]],
+    commodity: Callable[[Mapping[str, Any]], str | None],
+    amounts: Callable[[Mapping[str, Any]], tuple[Decimal | None, ...]],
 ) -> list[Finding]:
-    """One finding per unknown commodity among ``snapshots``; ``read`` gives a payload's
-    commodity and amounts. ``expected`` is the number of decimals learned from the amounts."""
+    """One finding per unknown commodity among ``snapshots``; ``commodity`` gives a payload's
+    commodity and ``amounts`` the amounts that show its decimals (read only for an unknown
+    one). ``expected`` is the number of decimals learned from the amounts."""
     learned: dict[tuple[str, str], tuple[int, list[Snapshot]]] = {}
     for snapshot in snapshots:
-        currency, amounts = read(snapshot.payload)
+        currency = commodity(snapshot.payload)
         if currency is None or precision.knows(currency):
             continue
-        exponent = chain_unit(precision, currency, *amounts).as_tuple().exponent
+        unit = chain_unit(precision, currency, *amounts(snapshot.payload))
+        exponent = unit.as_tuple().exponent
         places = -exponent if isinstance(exponent, int) else 0
         key = (snapshot.source, currency)
         seen_places, seen = learned.get(key, (0, []))
-        learned[key] = (max(seen_places, places), [*seen, snapshot])
+        seen.append(snapshot)
+        learned[key] = (max(seen_places, places), seen)
     return [
         Finding(
             rule=UNKNOWN_PRECISION,

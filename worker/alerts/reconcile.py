@@ -1,14 +1,15 @@
 """The reconcile service: run the rules over what changed (or everything), persist the alerts, and
 return the notifications for the caller to send *after* the commit.
 
-Incremental: snapshots with seq > the stored cursor, a chunk at a time; each chunk's subjects
-and only their related latest snapshots are loaded, so a run costs what was appended, not the
-ledger's size. Full (``--all``): every latest object, then the cursor moves to the head read at
-the start. Both then sweep the subjects only the clock can break (a REFUNDED order still
-without refund-info) and judge the meta-alerts. The rules per source come from the context's
-plans (a ``ledger.reconcile.plans.PlanTable``, source name → plan); snapshots of a source with no
-plan are left unjudged. Every chunk plans from the cursor it read and commits with a
-compare-and-set on it; a conflict re-plans the chunk.
+Incremental: snapshots with seq > the stored cursor, a window at a time; each subject the
+window changed is judged once, a chunk of subjects at a time, with only their related latest
+snapshots loaded, so a run costs what was appended, not the ledger's size. Full (``--all``):
+every latest object, then the cursor moves to the head read at the start. Both then sweep the
+subjects only the clock can break (a REFUNDED order still without refund-info) and judge the
+meta-alerts. The rules per source come from the context's plans (a
+``ledger.reconcile.plans.PlanTable``, source name → plan); snapshots of a source with no plan
+are left unjudged. Every chunk plans from the cursor it read and commits with a compare-and-set
+on it; a conflict re-plans the chunk.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -39,7 +40,12 @@ from worker.sync.facts import latest_run_rejects, source_health
 
 log = get_logger(__name__)
 
-CHUNK = 2000
+CHUNK = 2000  # subjects judged per commit
+# Changed snapshots read (their keys only) per incremental pass. An order and its transaction
+# often land thousands of snapshots apart (two feeds synced side by side); judging the order
+# once per window, not once per 2,000 snapshots, saves judging it again when its transaction
+# arrives in a later chunk (up to 70% more order evaluations on a first sync otherwise).
+WINDOW = 20_000
 MAX_ATTEMPTS = 8
 
 
@@ -53,6 +59,7 @@ class ReconcileContext:
     source_down_after: timedelta
     max_rejected_per_run: int
     chunk: int = CHUNK
+    window: int = WINDOW
     policy: RulePolicy = field(default_factory=RulePolicy)  # TALLY_RULES
 
     @classmethod
@@ -115,7 +122,7 @@ def reconcile(ctx: ReconcileContext, *, full: bool = False) -> ReconcileReport:
     if full:
         _full(ctx, now, report)
     else:
-        while _commit(ctx, report, lambda cursor: _changed_chunk(ctx, cursor, now)):
+        while _changed_window(ctx, report, now):
             pass
     _sweep(ctx, now, report)
     _commit(ctx, report, lambda cursor: _meta(ctx, cursor, now))
@@ -161,28 +168,57 @@ def _commit(
     raise ReconcileConflict(f"gave up after {MAX_ATTEMPTS} conflicting attempts")
 
 
-def _changed_chunk(ctx: ReconcileContext, cursor: Cursor, now: datetime) -> Commit | None:
-    """The next chunk of snapshots after the cursor: their subjects re-evaluated."""
+def _changed_window(ctx: ReconcileContext, report: ReconcileReport, now: datetime) -> bool:
+    """Judge the subjects of the next window of snapshots after the cursor, a chunk at a time,
+    then move the cursor past the window. False when nothing is new.
+
+    The chunks leave the cursor where it is: a crash in between judges the window again, which
+    changes nothing the first pass committed. A chunk planned after another process moved the
+    cursor past the window is skipped; the cursor never moves back."""
     S = reads.S
+    start = ctx.alerts.cursor().last_seq
     stmt = (
         select(S.seq, S.source, S.kind, S.external_id)
-        .where(S.seq > cursor.last_seq)
+        .where(S.seq > start)
         .order_by(S.seq)
-        .limit(ctx.chunk)
+        .limit(ctx.window)
     )
     with read_only(ctx.store.engine).connect() as conn:
         rows = conn.execute(stmt).all()
     if not rows:
-        return None
-    commits = []
+        return False
+    end = rows[-1].seq
     for source, plan in ctx.plans.items():
-        changed = [(r.kind, r.external_id) for r in rows if r.source == source]
-        if changed:
-            data = ctx.loaded(source)
-            work = plan.for_changes(changed, data)
-            commits.append(_work(ctx, cursor, plan, work, now, data))
-    merged = _merge(cursor, now, commits, last_seq=rows[-1].seq)
-    return dataclasses.replace(merged, stats={**merged.stats, "snapshots": len(rows)})
+        changed = list(dict.fromkeys((r.kind, r.external_id) for r in rows if r.source == source))
+        if not changed:
+            continue
+        for work in _chunks(plan.for_changes(changed, ctx.loaded(source)), ctx.chunk):
+
+            def planner(
+                cursor: Cursor, plan: SourcePlan = plan, work: Work = work
+            ) -> Commit | None:
+                if cursor.last_seq >= end:
+                    return None
+                return _work(ctx, cursor, plan, work, now, ctx.loaded(plan.source))
+
+            _commit(ctx, report, planner)
+
+    def moved(cursor: Cursor) -> Commit | None:
+        if cursor.last_seq >= end:
+            return None
+        return Commit(cursor.version, now, last_seq=end, stats={"snapshots": len(rows)})
+
+    _commit(ctx, report, moved)
+    return True
+
+
+def _chunks(work: Work, size: int) -> Iterator[Work]:
+    """``work`` in pieces of at most ``size`` subjects, each id keeping its roles (an order
+    judged as an order and for its refund loads its snapshots once)."""
+    ids = sorted(set().union(*work.ids.values()))
+    for first in range(0, len(ids), size):
+        part = frozenset(ids[first : first + size])
+        yield Work(work.source, {role: members & part for role, members in work.ids.items()})
 
 
 def _full(ctx: ReconcileContext, now: datetime, report: ReconcileReport) -> None:
@@ -299,9 +335,7 @@ def _meta(ctx: ReconcileContext, cursor: Cursor, now: datetime) -> Commit | None
     return _merge(cursor, now, commits) if any(c.actions for c in commits) else None
 
 
-def _merge(
-    cursor: Cursor, now: datetime, commits: list[Commit], last_seq: int | None = None
-) -> Commit:
+def _merge(cursor: Cursor, now: datetime, commits: list[Commit]) -> Commit:
     stats: Counter[str] = Counter()
     for commit in commits:
         stats.update(commit.stats)
@@ -313,6 +347,5 @@ def _merge(
         links=[x for c in commits for x in c.links],
         waiting=[x for c in commits for x in c.waiting],
         settled=[x for c in commits for x in c.settled],
-        last_seq=last_seq,
         stats=dict(stats),
     )

@@ -82,11 +82,13 @@ def refund_after_reversal_rule(
 def unknown_precision_rule(orders: Sequence[Snapshot], precision: PrecisionTable) -> list[Finding]:
     """A commodity missing from the precision table (docs/gateways/aurpay.md (A-AMT-1): amounts
     carry the chain's digits) is learned from the gateway's amounts and reported once."""
-    return unknown_precision(orders, precision, _amounts)
+    return unknown_precision(orders, precision, _commodity, _amounts)
 
 
-def _amounts(payload: Mapping[str, Any]) -> tuple[str | None, tuple[Decimal | None, ...]]:
-    """An order's commodity and the amounts that show how many decimals it carries."""
-    return code_or_none(payload, "currency"), tuple(
-        amount_or_none(payload, name) for name in ("amount", "fee", "obtained")
-    )
+def _commodity(payload: Mapping[str, Any]) -> str | None:
+    return code_or_none(payload, "currency")
+
+
+def _amounts(payload: Mapping[str, Any]) -> tuple[Decimal | None, ...]:
+    """The amounts of an order that show how many decimals its commodity carries."""
+    return tuple(amount_or_none(payload, name) for name in ("amount", "fee", "obtained"))

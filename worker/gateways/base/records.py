@@ -78,12 +78,11 @@ def parse_record(
     external_id = obj.get(id_field)
     # The quarantine row keeps the id only when its column can hold it.
     known_id = external_id if is_id(external_id) else None
-    json_text = jsonx.dumps(obj)
-    if not _encodable(json_text):
+    if not _all_text_encodable(obj):
         # A lone surrogate ("\ud800") parses, but no database takes it as text: the raw JSON
         # is kept with it escaped again, as it was on the wire.
         reason = "not valid Unicode text: a lone surrogate in a string"
-        raw = json_text.encode("utf-8", "backslashreplace").decode("utf-8")
+        raw = jsonx.dumps(obj).encode("utf-8", "backslashreplace").decode("utf-8")
         raise InvalidRecord(Rejected(cls.source, cls.kind, reason, raw, known_id))
     try:
         return build(obj)
@@ -169,6 +168,26 @@ def _bounded_token(text: str, limit: int) -> str | None:
     if not text.isprintable() or " " in text:
         return "contains whitespace or unprintable characters"
     return None
+
+
+def _all_text_encodable(obj: Any) -> bool:
+    """Every key and string in the parsed JSON ``obj`` is UTF-8 encodable (no lone surrogate).
+
+    Checked string by string, as ASCII first (a flag CPython keeps), rather than by encoding
+    the whole record: every record of every page passes here. A loop with a stack, not
+    recursion: how deep a record nests is the gateway's choice."""
+    stack = [obj]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if not value.isascii() and not _encodable(value):
+                return False
+        elif isinstance(value, Mapping):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return True
 
 
 def _encodable(text: str) -> bool:
