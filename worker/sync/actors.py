@@ -75,11 +75,11 @@ def _errors_recorded(rt: Runtime, run_id: str | None, source: str) -> Iterator[N
         rt.state.mark_source(source, rt.now(), None)
 
 
-def log_if_done(rt: Runtime, run_id: str) -> None:
+def log_summary(rt: Runtime, run_id: str) -> None:
     """One summary per sync, once its last feed finished: info if it appended or rejected
     anything, debug for an idle one (an idle deployment logs nothing above debug)."""
     run = rt.state.summary(run_id)
-    if run is None or not run.finished:
+    if run is None:
         return
     busy = run.new_snapshots or run.journal_entries or run.rejected or run.error
     (log.info if busy else log.debug)(
@@ -103,21 +103,25 @@ def send_reconcile(broker: dramatiq.Broker) -> None:
         log.debug("reconcile_not_declared")
 
 
+def close_feed(rt: Runtime, broker: dramatiq.Broker, source: str, feed: str, run_id: str) -> None:
+    """Close ``feed`` if every planned page is done and, if it was the run's last, the run:
+    its summary and its reconcile happen once, in whichever process closed it (two feeds
+    finishing at once in two threads both see the run done, but only one closes it)."""
+    if not rt.state.finish_feed_if_complete(run_id, source, feed, rt.now()):
+        return
+    log.debug("feed_synced", source=source, feed=feed, run_id=run_id)
+    if rt.state.finish_run_if_complete(run_id, len(rt.sources[source].feeds), rt.now()):
+        log_summary(rt, run_id)
+        # Reconcile once the run's last feed is in: incremental, so it costs what the run
+        # appended, and an order is not judged before its transactions are in (one
+        # reconcile per feed judged objects twice, opening alerts the next feed resolved).
+        send_reconcile(broker)
+
+
 def declare_actors(broker: dramatiq.Broker, runtime: Callable[[], Runtime] = current) -> Actors:
     def send_follow_ups(source: str, follow_ups: tuple[FollowUp, ...], run_id: str | None) -> None:
         for follow_up in follow_ups:
             fetch_object.send(source, follow_up.kind, follow_up.external_id, run_id)
-
-    def finish_feed(rt: Runtime, source: str, feed: str, run_id: str) -> None:
-        if rt.state.finish_feed_if_complete(run_id, source, feed, rt.now()):
-            log.debug("feed_synced", source=source, feed=feed, run_id=run_id)
-            log_if_done(rt, run_id)
-            # Reconcile once the run's last feed is in: incremental, so it costs what the run
-            # appended, and an order is not judged before its transactions are in (one
-            # reconcile per feed judged objects twice, opening alerts the next feed resolved).
-            run = rt.state.summary(run_id)
-            if run is None or run.feeds_finished >= len(rt.sources[source].feeds):
-                send_reconcile(broker)
 
     def sync_feed_fn(source: str, feed: str, mode: str, run_id: str) -> None:
         """Scan one feed: page 1 here, then fan out (full) or walk on (incremental)."""
@@ -147,7 +151,7 @@ def declare_actors(broker: dramatiq.Broker, runtime: Callable[[], Runtime] = cur
                 ):
                     break
             rt.state.set_expected(run_id, feed, walked)
-        finish_feed(rt, source, feed, run_id)
+        close_feed(rt, broker, source, feed, run_id)
 
     def sync_page_fn(source: str, feed: str, number: int, run_id: str) -> None:
         """One page of a full scan (fan-out); re-reads are harmless."""
@@ -158,7 +162,7 @@ def declare_actors(broker: dramatiq.Broker, runtime: Callable[[], Runtime] = cur
         # The feed grew while we scanned: whoever sees it first schedules the new pages.
         for extra in rt.state.extend_feed(run_id, feed, outcome.page.max_page):
             sync_page.send(source, feed, extra, run_id)
-        finish_feed(rt, source, feed, run_id)
+        close_feed(rt, broker, source, feed, run_id)
 
     def fetch_object_fn(source: str, kind: str, external_id: str, run_id: str | None) -> None:
         """Fetch and append one object: a follow-up, or what a callback named (never trusting

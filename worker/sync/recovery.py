@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from worker.gateways.contract import Source
 from worker.logging import get_logger
 from worker.runtime import Runtime
-from worker.sync.actors import OBJECTS_QUEUE, SYNC_QUEUE, Actors
+from worker.sync.actors import OBJECTS_QUEUE, SYNC_QUEUE, Actors, close_feed
 from worker.sync.once import new_run_id
 from worker.sync.recovery_notes import RecoveryNotes
 from worker.sync.state import RunSummary
@@ -155,7 +155,7 @@ class Recovery:
             for number in missing:
                 self.actors.sync_page.send(source.name, feed, number, run.run_id)
             if not missing:  # every page done, the process died before closing the feed
-                self.rt.state.finish_feed_if_complete(run.run_id, source.name, feed, now)
+                close_feed(self.rt, self.actors.sync_feed.broker, source.name, feed, run.run_id)
 
     # --- full scans
 

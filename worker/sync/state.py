@@ -38,7 +38,7 @@ class RunSummary:
     journal_entries: int
     rejected: int
     error: str | None
-    closed: bool  # ``finish_run`` was called (``tally sync --once``)
+    closed: bool  # its last feed finished (``finish_run_if_complete``) or ``finish_run`` was called
     pages_expected: int
     feeds_planned: int
     feeds_finished: int
@@ -47,7 +47,7 @@ class RunSummary:
 
     @property
     def finished(self) -> bool:
-        """Closed, or every planned feed finished (a scheduled run is never closed)."""
+        """Closed, or every planned feed finished (a run closed by ``finish_run`` may not be)."""
         return self.closed or 0 < self.feeds_planned == self.feeds_finished
 
 
@@ -231,6 +231,28 @@ class RunState:
             ).one()
             self._advance_cursor(conn, source, feed, newest, now, full=(mode == "full"))
         return True
+
+    def finish_run_if_complete(self, run_id: str, feeds: int, now: datetime) -> bool:
+        """Close the run once ``feeds`` of its feeds finished; True for the one caller that
+        closed it, so what a finished run triggers (its summary, its reconcile) happens once.
+
+        Called after ``finish_feed_if_complete`` committed, in a transaction of its own: two
+        feeds finishing at once each count the other's commit or lose the row to it (a count in
+        the feed's own transaction would miss the other's uncommitted row, and neither would
+        close the run)."""
+        finished = (
+            select(func.count())
+            .where(FEED.run_id == run_id, FEED.finished_at.is_not(None))
+            .scalar_subquery()
+        )
+        with self._engine.begin() as conn:
+            return bool(
+                conn.execute(
+                    update(SYNC_RUN)
+                    .where(RUN.run_id == run_id, RUN.finished_at.is_(None), finished >= feeds)
+                    .values(finished_at=now)
+                ).rowcount
+            )
 
     def interrupt_run(self, run_id: str, now: datetime) -> bool:
         """Mark an open run interrupted (recovery: nothing works on it any more)."""
