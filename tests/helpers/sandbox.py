@@ -42,6 +42,9 @@ def sandbox_env(sandbox: RunningSandbox, database_url: str, **overrides: Any) ->
         "AURPAY_REQUESTS_PER_SECOND": UNPACED_RPS,
         "DATABASE_URL": database_url,
         "TALLY_LOG_FORMAT": "json",
+        # a free port, not the default 8078: a tally someone runs on this machine, or a second
+        # suite, must not make ``tally run`` exit early (a test that posts callbacks sets one)
+        "TALLY_CALLBACK_PORT": 0,
     }
     values.update({k.upper(): v for k, v in overrides.items()})
     return {k: str(v) for k, v in values.items() if v is not None}
