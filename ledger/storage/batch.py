@@ -38,6 +38,7 @@ class Prepared:
 class Latest:
     version: int
     content_hash: str
+    observed_at: datetime | None = None  # when it was appended (None: placed by this append)
 
 
 @dataclass
@@ -49,6 +50,7 @@ class Layout:
     journal: list[tuple[JournalEntry, str]] = field(default_factory=list)  # (entry, object_kind)
     unpostable: list[tuple[Snapshot, str]] = field(default_factory=list)  # (snapshot, reason)
     unchanged: int = 0
+    overtaken: list[ObjectKey] = field(default_factory=list)  # not stored: read too early
     base: tuple[int, str] = (0, chain.GENESIS_HASH)  # the head before the append
     head: tuple[int, str] = (0, chain.GENESIS_HASH)  # the head after it
 

@@ -42,7 +42,7 @@ def _statements(dialect: str) -> dict[str, Select[Any]]:
     """Built once per dialect: these run on every append, under the head lock."""
     source, kind = bindparam("source", type_=String()), bindparam("kind", type_=String())
     return {
-        "latest": select(S.external_id, S.version, S.content_hash).where(
+        "latest": select(S.external_id, S.version, S.content_hash, S.observed_at).where(
             one_of(dialect, S.external_id, "ids"), S.source == source, S.kind == kind
         ),
         "entry_seqs": select(J.external_id, J.seq).where(
@@ -75,7 +75,7 @@ def latest_versions(conn: Connection, objects: Sequence[ObjectKey]) -> dict[Obje
         for row in conn.execute(_statements(dialect)["latest"], params):
             key = (source, kind, row.external_id)
             if key not in found or found[key].version < row.version:
-                found[key] = Latest(row.version, row.content_hash)
+                found[key] = Latest(row.version, row.content_hash, row.observed_at)
     return found
 
 

@@ -10,7 +10,7 @@ back. Refused records go to the quarantine (``ledger.storage.quarantine``) in th
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -35,7 +35,7 @@ from ledger.model import JournalEntry, RawRecord, Rejected, Snapshot
 from ledger.money import exact_arithmetic
 from ledger.precision import PrecisionTable
 from ledger.storage import lookups, reads
-from ledger.storage.batch import Layout, ObjectKey, Planner, Prepared, layout, prepare
+from ledger.storage.batch import Latest, Layout, ObjectKey, Planner, Prepared, layout, prepare
 from ledger.storage.engine import read_only
 from ledger.storage.quarantine import insert_new, iter_quarantined, quarantine_row, raw_text
 from ledger.storage.reads import J, P, S
@@ -64,6 +64,7 @@ class AppendResult:
     journal_entries: int
     quarantined: int
     unchanged: int
+    overtaken: tuple[ObjectKey, ...] = ()  # not stored: read before a newer version landed
 
 
 class LedgerStore:
@@ -103,7 +104,16 @@ class LedgerStore:
         observed_at: datetime,
         rejected: Sequence[Rejected] = (),
         run_id: str | None = None,
+        read_since: datetime | None = None,
+        refetchable: Collection[str] = (),
     ) -> AppendResult:
+        """Append ``records`` (new versions only) and quarantine ``rejected``, in one transaction.
+
+        With ``read_since`` (when the request that read ``records`` was sent): a record of a
+        ``refetchable`` kind whose object gained a different version after that moment is not
+        stored, since the read may predate that version (a page fetched before a change, landing
+        after a callback's fresh fetch, would store the old state as a new version); its key is
+        returned in ``overtaken``, for the caller to read that object again on its own."""
         chain.iso_utc(observed_at)  # refuse a naive clock before doing any work
         observed_at = observed_at.astimezone(UTC)
         prepared = [prepare(record) for record in records]
@@ -118,7 +128,7 @@ class LedgerStore:
             return AppendResult((), 0, 0, 0)
         with self.engine.begin() as conn:
             if prepared:
-                laid = self._lay_out(conn, prepared, observed_at)
+                laid = self._lay_out(conn, prepared, observed_at, read_since, refetchable)
                 self._write(conn, laid)
                 quarantine += [
                     quarantine_row(
@@ -133,14 +143,30 @@ class LedgerStore:
                     for s, reason in laid.unpostable
                 ]
             quarantined = insert_new(conn, quarantine) if quarantine else 0
-        return AppendResult(tuple(laid.snapshots), len(laid.journal), quarantined, laid.unchanged)
+        return AppendResult(
+            tuple(laid.snapshots),
+            len(laid.journal),
+            quarantined,
+            laid.unchanged,
+            tuple(laid.overtaken),
+        )
 
-    def _lay_out(self, conn: Connection, prepared: list[Prepared], observed_at: datetime) -> Layout:
+    def _lay_out(
+        self,
+        conn: Connection,
+        prepared: list[Prepared],
+        observed_at: datetime,
+        read_since: datetime | None = None,
+        refetchable: Collection[str] = (),
+    ) -> Layout:
         row = conn.execute(LOCK_HEAD).one_or_none()
         if row is None:
             raise LedgerError("ledger_head row is missing: run `tally db upgrade`")
         head = (row.seq, row.hash)
         latest = lookups.latest_versions(conn, list(dict.fromkeys(p.object_key for p in prepared)))
+        overtaken = _overtaken(prepared, latest, read_since, refetchable)
+        if overtaken:
+            prepared = [p for p in prepared if p.object_key not in overtaken]
         # Only an object with a stored version can have journal entries: skip the others.
         changed = {
             p.object_key
@@ -172,6 +198,7 @@ class LedgerStore:
             )
             stored = lookups.stored_keys(conn, [entry.key for entry, _ in laid.journal])
             if not stored:
+                laid.overtaken = sorted(overtaken)
                 return laid
             skip |= stored
 
@@ -390,3 +417,27 @@ def _unpriced() -> Any:
         J.reverses_key.is_(None),
         ~exists().where(reversal.c.reverses_key == J.key),
     )
+
+
+def _overtaken(
+    prepared: Sequence[Prepared],
+    latest: Mapping[ObjectKey, Latest],
+    read_since: datetime | None,
+    refetchable: Collection[str],
+) -> set[ObjectKey]:
+    """The records read before their object's latest version was appended, and differing from
+    it: which of the two reads is newer is unknown, so neither wins; a fresh read decides."""
+    if read_since is None:
+        return set()
+    found = set()
+    for p in prepared:
+        current = latest.get(p.object_key)
+        if (
+            current is not None
+            and current.observed_at is not None
+            and current.observed_at > read_since
+            and current.content_hash != p.content_hash
+            and p.object_key[1] in refetchable
+        ):
+            found.add(p.object_key)
+    return found

@@ -90,6 +90,11 @@ class Source(Protocol):
     name: str
     feeds: tuple[str, ...]
 
+    @property
+    def refetchable(self) -> frozenset[str]:
+        """The kinds ``fetch_object`` can read again by id."""
+        ...
+
     def fetch_page(self, feed: str, page: int) -> FetchedPage:
         """Fetch and validate one page (raises worker.errors.ProviderError on failure)."""
         ...

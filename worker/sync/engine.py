@@ -92,11 +92,14 @@ def sync_page(
     """Fetch one page and its follow-ups, append them in one transaction, record them on the
     run, and return the follow-ups left to send."""
     src = ctx.source(source)
+    read_since = ctx.now()
     page = src.fetch_page(feed, number)
     if ctx.inline_follow_ups:
-        outcome = _append_with_follow_ups(ctx, src, page, run_id, rescan=rescan)
+        outcome = _append_with_follow_ups(ctx, src, page, run_id, read_since, rescan=rescan)
     else:
-        outcome = _append(ctx, src, page.records, page.rejected, run_id, rescan=rescan, page=page)
+        outcome = _append(
+            ctx, src, page.records, page.rejected, run_id, read_since, rescan=rescan, page=page
+        )
     metrics.page_fetched(source, feed)
     # Each follow-up done is an item of the run too (what ``sync_object`` would note); the
     # page's item counts what they appended.
@@ -118,6 +121,7 @@ def sync_object(
 ) -> PageOutcome:
     """Fetch one object (order detail, refund-info) and append it; None from the source: no-op."""
     src = ctx.source(source)
+    read_since = ctx.now()
     fetched = src.fetch_object(kind, external_id)
     records: tuple[RawRecord, ...] = ()
     rejected: tuple[Rejected, ...] = ()
@@ -126,7 +130,7 @@ def sync_object(
     elif isinstance(fetched, Rejected):
         rejected = (fetched,)
     page = FetchedPage(kind, 0, 0, len(records), records, (None,) * len(records), rejected)
-    outcome = _append(ctx, src, records, rejected, run_id, rescan=False, page=page)
+    outcome = _append(ctx, src, records, rejected, run_id, read_since, rescan=False, page=page)
     if run_id:
         ctx.state.record_item(
             run_id,
@@ -145,17 +149,24 @@ def _append(
     records: Sequence[RawRecord],
     rejected: Sequence[Rejected],
     run_id: str | None,
+    read_since: datetime,
     *,
     rescan: bool,
     page: FetchedPage,
 ) -> PageOutcome:
-    page, new_ids, stored = _store(ctx, src, page, records, rejected, run_id)
-    follow_ups = src.follow_ups(records, new_ids, ctx.store, rescan=rescan)
-    return PageOutcome(page, *stored, tuple(follow_ups), len(rejected))
+    page, new_ids, stored, again = _store(ctx, src, page, records, rejected, run_id, read_since)
+    follow_ups = [*again, *src.follow_ups(records, new_ids, ctx.store, rescan=rescan)]
+    return PageOutcome(page, *stored, tuple(dict.fromkeys(follow_ups)), len(rejected))
 
 
 def _append_with_follow_ups(
-    ctx: SyncContext, src: Source, page: FetchedPage, run_id: str, *, rescan: bool
+    ctx: SyncContext,
+    src: Source,
+    page: FetchedPage,
+    run_id: str,
+    read_since: datetime,
+    *,
+    rescan: bool,
 ) -> PageOutcome:
     """Append ``page`` and its follow-ups in one transaction; return those left to send.
 
@@ -172,15 +183,16 @@ def _append_with_follow_ups(
     # One object appears once per append: a follow-up of an object on the page waits.
     clash = [w for w in wanted if (w.kind, w.external_id) in page_keys]
     fetched = fetch_follow_ups(src, [w for w in wanted if w not in clash])
-    page, new_ids, stored = _store(
+    page, new_ids, stored, again = _store(
         ctx,
         src,
         page,
         [*records, *fetched.records],
         [*page.rejected, *fetched.rejected],
         run_id,
+        read_since,
     )
-    left: list[FollowUp] = [*clash, *fetched.failed]
+    left: list[FollowUp] = [*clash, *fetched.failed, *again]
     page_new = new_ids & page_keys
     if page_new != predicted:
         answered = fetched.done()
@@ -209,11 +221,28 @@ def _store(
     records: Sequence[RawRecord],
     rejected: Sequence[Rejected],
     run_id: str | None,
-) -> tuple[FetchedPage, set[tuple[str, str]], tuple[int, int]]:
+    read_since: datetime,
+) -> tuple[FetchedPage, set[tuple[str, str]], tuple[int, int], list[FollowUp]]:
     """Append in one transaction: (the page with cursor times only up to the horizon, the
-    (kind, external_id) of every new version, (new snapshots, journal entries) written)."""
+    (kind, external_id) of every new version, (new snapshots, journal entries) written, the
+    objects to read again because a newer version landed while they were read)."""
     page, future = _cursor_times(page, ctx.horizon())
-    result = ctx.store.append(records, observed_at=ctx.now(), rejected=rejected, run_id=run_id)
+    result = ctx.store.append(
+        records,
+        observed_at=ctx.now(),
+        rejected=rejected,
+        run_id=run_id,
+        read_since=read_since,
+        refetchable=src.refetchable,
+    )
+    again = [FollowUp(kind, external_id) for _, kind, external_id in result.overtaken]
+    for follow_up in again:
+        log.info(
+            "read_overtaken",
+            source=src.name,
+            kind=follow_up.kind,
+            external_id=follow_up.external_id,
+        )
     metrics.appended(
         src.name,
         snapshots=len(result.new_snapshots),
@@ -231,7 +260,7 @@ def _store(
                 external_id=record.external_id,
                 created=created.isoformat(),
             )
-    return page, new_ids, (len(result.new_snapshots), result.journal_entries)
+    return page, new_ids, (len(result.new_snapshots), result.journal_entries), again
 
 
 def begin_scan(

@@ -245,6 +245,7 @@ class FakeSettings(GatewaySettings):
 
 class FakeSource:
     feeds: tuple[str, ...] = ("things",)
+    refetchable: frozenset[str] = frozenset()
 
     def __init__(self, name: str) -> None:
         self.name = name

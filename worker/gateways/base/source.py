@@ -78,6 +78,10 @@ class GatewaySource(ABC, Generic[C]):
 
     # --- the same for every gateway
 
+    @property
+    def refetchable(self) -> frozenset[str]:
+        return frozenset(self.objects())
+
     def own(self, item: RawRecord | Rejected) -> RawRecord | Rejected:
         """``item`` under this source's name."""
         return replace(item, source=self.name)
