@@ -184,11 +184,11 @@ def check_entry(entry: JournalEntry, snapshot: Snapshot) -> None:
         raise InvalidEntry(f"journal entry {entry.key!r} does not balance in {unbalanced}")
 
 
-def _link_snapshot(
-    item: Prepared, version: int, observed_at: datetime, seq: int, prev: str
-) -> Snapshot:
-    source, kind, external_id = item.object_key
-    entry_hash = chain.snapshot_entry_hash(
+def _snapshot_hash(
+    prev: str, seq: int, key: ObjectKey, version: int, observed_at: datetime, content_hash: str
+) -> str:
+    source, kind, external_id = key
+    return chain.snapshot_entry_hash(
         prev,
         seq=seq,
         source=source,
@@ -196,8 +196,14 @@ def _link_snapshot(
         external_id=external_id,
         version=version,
         observed_at=observed_at,
-        content_hash=item.content_hash,
+        content_hash=content_hash,
     )
+
+
+def _link_snapshot(
+    item: Prepared, version: int, observed_at: datetime, seq: int, prev: str
+) -> Snapshot:
+    source, kind, external_id = item.object_key
     return Snapshot(
         seq=seq,
         source=source,
@@ -207,7 +213,9 @@ def _link_snapshot(
         observed_at=observed_at,
         content_hash=item.content_hash,
         prev_hash=prev,
-        entry_hash=entry_hash,
+        entry_hash=_snapshot_hash(
+            prev, seq, item.object_key, version, observed_at, item.content_hash
+        ),
         payload=item.record.payload,
     )
 
@@ -296,5 +304,53 @@ def layout(
             placed_keys.add(entry.key)
             prev = linked.entry_hash
             effective[key] = None if linked.reverses_key else linked
+    out.head = (seq, prev)
+    return out
+
+
+def rebase(laid: Layout, head: tuple[int, str]) -> Layout:
+    """``laid`` placed after ``head`` instead of ``laid.base``: every seq moved by the same
+    amount (an entry's ``snapshot_seq`` with its snapshot) and every hash link recomputed.
+
+    Equal to laying the same inputs out after ``head``: a planner sees a snapshot's seq only to
+    name it as its entries' ``snapshot_seq`` (``check_entry`` holds it to that).
+    """
+    if head == laid.base:
+        return laid
+    shift = head[0] - laid.base[0]
+    rows: list[tuple[int, Snapshot | tuple[JournalEntry, str]]] = [
+        (s.seq, s) for s in laid.snapshots
+    ]
+    for entry, kind in laid.journal:
+        assert entry.seq is not None  # every laid-out entry has its place
+        rows.append((entry.seq, (entry, kind)))
+    rows.sort(key=lambda row: row[0])
+    seq, prev = head
+    out = Layout(
+        payload_texts=laid.payload_texts,
+        unchanged=laid.unchanged,
+        overtaken=laid.overtaken,
+        base=head,
+    )
+    moved: dict[int, Snapshot] = {}
+    for old_seq, row in rows:
+        seq += 1
+        if isinstance(row, Snapshot):
+            key = (row.source, row.kind, row.external_id)
+            entry_hash = _snapshot_hash(
+                prev, seq, key, row.version, row.observed_at, row.content_hash
+            )
+            snapshot = replace(row, seq=seq, prev_hash=prev, entry_hash=entry_hash)
+            moved[old_seq] = snapshot
+            out.snapshots.append(snapshot)
+            prev = snapshot.entry_hash
+        else:
+            entry, kind = row
+            entry = replace(entry, snapshot_seq=entry.snapshot_seq + shift)
+            linked = _link_journal(entry, kind, seq, prev)
+            assert linked.entry_hash is not None
+            out.journal.append((linked, kind))
+            prev = linked.entry_hash
+    out.unpostable = [(moved[s.seq], reason) for s, reason in laid.unpostable]
     out.head = (seq, prev)
     return out

@@ -1,22 +1,26 @@
 """The append-only ledger store: one transaction per append, one global hash chain.
 
 There is no update or delete API. ``append`` hashes payloads before taking the chain-head lock
-(PostgreSQL ``SELECT … FOR UPDATE``, SQLite ``BEGIN IMMEDIATE``), then inside it reads what it
-must (latest versions, effective entries, known keys) in a few batched queries, lays the rows
-out with ``ledger.storage.batch.layout`` and writes them with executemany. Unique constraints
-refuse a duplicate version or key even if the lock were bypassed; any failure rolls everything
-back. Refused records go to the quarantine (``ledger.storage.quarantine``) in the same transaction.
+(PostgreSQL ``SELECT … FOR UPDATE``, SQLite ``BEGIN IMMEDIATE``); on PostgreSQL it also lays the
+rows out before the lock from what it reads then (a draft, ``ledger.storage.planning``). Under
+the lock it uses the draft if nothing it read has changed (re-linked after the head if another
+writer appended other objects), else reads what it must (latest versions, effective entries,
+known keys) in a few batched queries and lays the rows out with ``ledger.storage.batch.layout``;
+then it writes them in bulk (``ledger.storage.bulk``: COPY on PostgreSQL, executemany
+elsewhere). Unique constraints refuse a duplicate version or key even if the lock were
+bypassed; any failure rolls everything back. Refused records go to the quarantine
+(``ledger.storage.quarantine``) in the same transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, exists, func, insert, select, update
+from sqlalchemy import Select, and_, bindparam, exists, func, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from ledger import chain, jsonx
@@ -35,8 +39,10 @@ from ledger.model import JournalEntry, RawRecord, Rejected, Snapshot
 from ledger.money import exact_arithmetic
 from ledger.precision import PrecisionTable
 from ledger.storage import lookups, reads
-from ledger.storage.batch import Latest, Layout, ObjectKey, Planner, Prepared, layout, prepare
+from ledger.storage.batch import Layout, ObjectKey, Planner, Prepared, prepare
+from ledger.storage.bulk import insert_rows
 from ledger.storage.engine import read_only
+from ledger.storage.planning import Draft, plan, read_inputs, redeem
 from ledger.storage.quarantine import insert_new, iter_quarantined, quarantine_row, raw_text
 from ledger.storage.reads import J, P, S
 from ledger.storage.tables import HEAD, JOURNAL, POSTING, QUARANTINE, SNAPSHOT
@@ -80,6 +86,7 @@ class LedgerStore:
         planner: Planner | None = None,
         *,
         derivers: DeriverTable | None = None,
+        draft_before_lock: bool | None = None,
     ) -> None:
         if planner is None:
             from ledger.journal.derive import journal_planner  # the real derivation, by default
@@ -91,6 +98,12 @@ class LedgerStore:
         self.precision = precision
         self._planner = planner
         self._reader = read_only(engine)
+        # PostgreSQL: writers in several processes lay out side by side and hold the head lock
+        # only to check, re-link and write (ledger.storage.planning). SQLite: one file lock and,
+        # embedded, one interpreter; a draft would move no work off the critical path.
+        if draft_before_lock is None:
+            draft_before_lock = engine.dialect.name != "sqlite"
+        self.draft_before_lock = draft_before_lock
 
     def close(self) -> None:
         self.engine.dispose()
@@ -126,9 +139,12 @@ class LedgerStore:
         laid = Layout()
         if not prepared and not quarantine:
             return AppendResult((), 0, 0, 0)
+        draft = None
+        if prepared and self.draft_before_lock:
+            draft = self._draft(prepared, observed_at, read_since, refetchable)
         with self.engine.begin() as conn:
             if prepared:
-                laid = self._lay_out(conn, prepared, observed_at, read_since, refetchable)
+                laid = self._lay_out(conn, prepared, observed_at, read_since, refetchable, draft)
                 self._write(conn, laid)
                 quarantine += [
                     quarantine_row(
@@ -158,59 +174,45 @@ class LedgerStore:
         observed_at: datetime,
         read_since: datetime | None = None,
         refetchable: Collection[str] = (),
+        draft: Draft | None = None,
     ) -> Layout:
         row = conn.execute(LOCK_HEAD).one_or_none()
         if row is None:
             raise LedgerError("ledger_head row is missing: run `tally db upgrade`")
         head = (row.seq, row.hash)
-        latest = lookups.latest_versions(conn, list(dict.fromkeys(p.object_key for p in prepared)))
-        overtaken = _overtaken(prepared, latest, read_since, refetchable)
-        if overtaken:
-            prepared = [p for p in prepared if p.object_key not in overtaken]
-        # Only an object with a stored version can have journal entries: skip the others.
-        changed = {
-            p.object_key
-            for p in prepared
-            if p.object_key in latest and latest[p.object_key].content_hash != p.content_hash
-        }
-        effective = lookups.effective_entries(conn, sorted(changed))
-        closed = lookups.closed_through(conn)
-        # An object on this page that was never stored has no stored versions: no query for it
-        # (on a first sync that is every object, one SELECT each under the head lock).
-        fresh = {p.object_key for p in prepared} - latest.keys()
+        if draft is not None and head == draft.head:
+            return draft.laid  # nothing was written since the draft read the head: it is current
+        inputs = read_inputs(conn, prepared, read_since, refetchable)
+        if draft is not None:
+            redeemed = redeem(conn, draft, head, inputs)
+            if redeemed is not None:
+                return redeemed
+        return plan(conn, inputs, head, observed_at, self.precision, self._planner)[0]
 
-        def stored_versions(key: ObjectKey) -> list[Snapshot]:
-            return [] if key in fresh else lookups.versions(conn, key)
-
-        skip: frozenset[str] = frozenset()
-        while True:  # converges: each pass only grows `skip`, bounded by the planned keys
-            laid = layout(
-                prepared,
-                head=head,
-                latest=latest,
-                effective=effective,
-                observed_at=observed_at,
-                precision=self.precision,
-                planner=self._planner,
-                skip_keys=skip,
-                stored_versions=stored_versions,
-                closed_through=closed,
-            )
-            stored = lookups.stored_keys(conn, [entry.key for entry, _ in laid.journal])
-            if not stored:
-                laid.overtaken = sorted(overtaken)
-                return laid
-            skip |= stored
+    def _draft(
+        self,
+        prepared: list[Prepared],
+        observed_at: datetime,
+        read_since: datetime | None,
+        refetchable: Collection[str],
+    ) -> Draft:
+        """The append laid out from a read-only view, before taking the head lock."""
+        with self._reader.connect() as conn:
+            row = conn.execute(READ_HEAD).one_or_none()
+            if row is None:
+                raise LedgerError("ledger_head row is missing: run `tally db upgrade`")
+            # Read first: a head still unchanged under the lock vouches for every later read.
+            head = (row.seq, row.hash)
+            inputs = read_inputs(conn, prepared, read_since, refetchable)
+            laid, asked = plan(conn, inputs, head, observed_at, self.precision, self._planner)
+        return Draft(head, inputs, laid, asked)
 
     def _write(self, conn: Connection, laid: Layout) -> None:
         if not laid.snapshots:
             return
-        conn.execute(insert(SNAPSHOT), laid.snapshot_rows())
-        if laid.journal:
-            conn.execute(insert(JOURNAL), laid.journal_rows())
-            postings = laid.posting_rows()
-            if postings:
-                conn.execute(insert(POSTING), postings)
+        insert_rows(conn, SNAPSHOT, laid.snapshot_rows())
+        insert_rows(conn, JOURNAL, laid.journal_rows())
+        insert_rows(conn, POSTING, laid.posting_rows())
         moved = conn.execute(
             MOVE_HEAD, {"old_seq": laid.base[0], "new_seq": laid.head[0], "new_hash": laid.head[1]}
         )
@@ -417,27 +419,3 @@ def _unpriced() -> Any:
         J.reverses_key.is_(None),
         ~exists().where(reversal.c.reverses_key == J.key),
     )
-
-
-def _overtaken(
-    prepared: Sequence[Prepared],
-    latest: Mapping[ObjectKey, Latest],
-    read_since: datetime | None,
-    refetchable: Collection[str],
-) -> set[ObjectKey]:
-    """The records read before their object's latest version was appended, and differing from
-    it: which of the two reads is newer is unknown, so neither wins; a fresh read decides."""
-    if read_since is None:
-        return set()
-    found = set()
-    for p in prepared:
-        current = latest.get(p.object_key)
-        if (
-            current is not None
-            and current.observed_at is not None
-            and current.observed_at > read_since
-            and current.content_hash != p.content_hash
-            and p.object_key[1] in refetchable
-        ):
-            found.add(p.object_key)
-    return found
