@@ -4,7 +4,7 @@ An append's rows are written while it holds the chain head's lock, so their cost
 more writers can go. On PostgreSQL, COPY halves it against ``executemany``
 (``benchmarks/writers_bench.py``). Each value goes through its column type's bind processor as
 an INSERT would (``Money`` still refuses an inexact amount), and a driver error is raised as
-SQLAlchemy's wrapped error, as an INSERT's would be.
+SQLAlchemy's wrapped error, as an INSERT's would be (a lost connection invalidated).
 """
 
 from __future__ import annotations
@@ -38,8 +38,13 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
                     [v if p is None else p(v) for v, p in zip(values, processors, strict=True)]
                 )
     except dbapi.Error as error:
+        # As SQLAlchemy does for its own statements: a lost connection is dropped from the
+        # pool (the transaction with it), and the error says so.
+        lost = conn.dialect.is_disconnect(error, raw, None)
+        if lost:
+            conn.invalidate(error)
         raise DBAPIError.instance(
-            statement, None, error, dbapi.Error, dialect=conn.dialect
+            statement, None, error, dbapi.Error, connection_invalidated=lost, dialect=conn.dialect
         ) from error
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -14,6 +15,7 @@ from ledger import jsonx
 from ledger.model import JournalEntry, Posting, RawRecord, Snapshot
 from ledger.precision import PrecisionTable
 from ledger.storage.bulk import insert_rows
+from ledger.storage.engine import upgrade
 from ledger.storage.store import LedgerStore
 from ledger.storage.tables import SNAPSHOT
 from ledger.storage.verify import verify_store
@@ -88,4 +90,33 @@ def test_a_refused_row_raises_as_an_insert_would(ledger_url: str, open_store: Op
     with pytest.raises(sa.exc.IntegrityError), store.engine.begin() as conn:
         insert_rows(conn, SNAPSHOT, [row])
     assert [s.external_id for s in store.iter_snapshots()] == ["A"]
+    assert verify_store(store).ok
+
+
+@pytest.mark.postgres
+def test_a_connection_lost_mid_copy_is_invalidated_and_the_next_append_works(
+    pg_url: str, open_store: OpenStore
+) -> None:
+    """The server ends the session under an append's COPY: the error says the connection was
+    invalidated (the pool will not hand it out again), nothing is written, and the next append
+    on the same store works."""
+    upgrade(pg_url)
+    store = open_store(pg_url)
+    rows = [RawRecord("aurpay", "order", f"o{i}", {"amount": str(i)}) for i in range(50)]
+
+    class Cut(LedgerStore):
+        def _write(self, conn: sa.Connection, laid: Any) -> None:
+            pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+            with self._reader.connect() as other:  # waits up to 5 s until the session is gone
+                other.execute(sa.text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid})
+            super()._write(conn, laid)
+
+    cut = Cut(store.engine, PrecisionTable())
+    with pytest.raises(sa.exc.OperationalError) as caught:
+        cut.append(rows, observed_at=NOW)
+    assert str(caught.value.statement).startswith("COPY ledger_snapshot ")
+    assert caught.value.connection_invalidated
+    assert list(store.iter_snapshots()) == []
+    store.append(rows, observed_at=NOW)
+    assert len(list(store.iter_snapshots())) == 50
     assert verify_store(store).ok
