@@ -176,10 +176,7 @@ class LedgerStore:
         refetchable: Collection[str] = (),
         draft: Draft | None = None,
     ) -> Layout:
-        row = conn.execute(LOCK_HEAD).one_or_none()
-        if row is None:
-            raise LedgerError("ledger_head row is missing: run `tally db upgrade`")
-        head = (row.seq, row.hash)
+        head = _chain_head(conn, LOCK_HEAD)
         if draft is not None and head == draft.head:
             return draft.laid  # nothing was written since the draft read the head: it is current
         inputs = read_inputs(conn, prepared, read_since, refetchable)
@@ -198,11 +195,8 @@ class LedgerStore:
     ) -> Draft:
         """The append laid out from a read-only view, before taking the head lock."""
         with self._reader.connect() as conn:
-            row = conn.execute(READ_HEAD).one_or_none()
-            if row is None:
-                raise LedgerError("ledger_head row is missing: run `tally db upgrade`")
             # Read first: a head still unchanged under the lock vouches for every later read.
-            head = (row.seq, row.hash)
+            head = _chain_head(conn, READ_HEAD)
             inputs = read_inputs(conn, prepared, read_since, refetchable)
             laid, asked = plan(conn, inputs, head, observed_at, self.precision, self._planner)
         return Draft(head, inputs, laid, asked)
@@ -226,12 +220,10 @@ class LedgerStore:
         chain.iso_utc(now)
         now = now.astimezone(UTC)
         with self.engine.begin() as conn:
-            row = conn.execute(LOCK_HEAD).one_or_none()
-            if row is None:
-                raise LedgerError("ledger_head row is missing: run `tally db upgrade`")
+            head = _chain_head(conn, LOCK_HEAD)
             closed = lookups.closed_through(conn)
             check_close(through, [] if closed is None else [closed], now.date())
-            payload = close_payload(through, now, (row.seq, row.hash), note)
+            payload = close_payload(through, now, head, note)
             record = RawRecord(LEDGER_SOURCE, PERIOD_CLOSE, through.isoformat(), payload)
             laid = self._lay_out(conn, [prepare(record)], now)
             self._write(conn, laid)
@@ -419,3 +411,11 @@ def _unpriced() -> Any:
         J.reverses_key.is_(None),
         ~exists().where(reversal.c.reverses_key == J.key),
     )
+
+
+def _chain_head(conn: Connection, statement: Select[Any]) -> tuple[int, str]:
+    """(seq, hash) of the chain head, read (``READ_HEAD``) or locked (``LOCK_HEAD``)."""
+    row = conn.execute(statement).one_or_none()
+    if row is None:
+        raise LedgerError("ledger_head row is missing: run `tally db upgrade`")
+    return row.seq, row.hash
