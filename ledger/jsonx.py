@@ -2,6 +2,10 @@
 
 The providers send money both as JSON strings ("0.00102549") and as JSON numbers (7.6883);
 a binary float would silently change either, so no float ever appears on this path.
+
+Reading is simplejson's (orjson cannot build a Decimal). Writing takes orjson for plain values,
+the ones ``loads`` builds, and simplejson's C encoder for anything else; both write the same
+bytes, which tests/property/test_json_encoding.py compares for any value.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
+import orjson
 import simplejson
 import simplejson.encoder
 
@@ -82,9 +87,51 @@ _compact = _encoder(sort_keys=False)
 _sorted = _encoder(sort_keys=True)
 
 
+def _plain(value: Any) -> bool:
+    """True if ``value`` is built only of what ``loads`` builds: a dict with str keys, a list or
+    tuple, str, int, bool, None or Decimal, each of exactly that type.
+
+    On such a value orjson writes the bytes our simplejson encoder writes (a differential
+    property test in tests/property holds this for good); anything else (a float, an enum, a
+    str subclass, a Mapping that is not a dict) takes the simplejson path, so no input's
+    encoding changes.
+    """
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None or kind is Decimal:
+        return True
+    if kind is dict:
+        for key, item in value.items():  # noqa: SIM110 - as below
+            if type(key) is not str or not _plain(item):
+                return False
+        return True
+    if kind is list or kind is tuple:
+        for item in value:  # noqa: SIM110 - a plain loop is measurably faster than all() here
+            if not _plain(item):
+                return False
+        return True
+    return False
+
+
+def _decimal_digits(obj: Any) -> orjson.Fragment:
+    # Only Decimals reach here (_plain vouched for the rest); str() is what simplejson writes.
+    return orjson.Fragment(str(obj))
+
+
+def _fast(obj: Any, option: int) -> bytes | None:
+    """orjson's bytes for a plain value, or None where it declines (an int past 64 bits, a lone
+    surrogate, nesting past its limit): the caller then writes it the simplejson way."""
+    if not _plain(obj):
+        return None
+    try:
+        return orjson.dumps(obj, default=_decimal_digits, option=option)
+    except orjson.JSONEncodeError:
+        return None
+
+
 def dumps(obj: Any) -> str:
     """Compact JSON, keys in their original order, Decimals written with their own digits."""
-    return _compact(obj)
+    fast = _fast(obj, 0)
+    return _compact(obj) if fast is None else fast.decode("utf-8")
 
 
 def canonical(obj: Any) -> bytes:
@@ -94,7 +141,8 @@ def canonical(obj: Any) -> bytes:
     and numbers written exactly as parsed (a ``Decimal`` keeps its digits: ``7.6883`` stays
     ``7.6883``, ``100.0`` stays ``100.0``). Strings stay strings.
     """
-    return _sorted(obj).encode("utf-8")
+    fast = _fast(obj, orjson.OPT_SORT_KEYS)
+    return _sorted(obj).encode("utf-8") if fast is None else fast
 
 
 def quote(text: str) -> str:
