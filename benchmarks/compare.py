@@ -26,7 +26,9 @@ sync's alone:
   (the reconcile included), at ``--processes-latency-ms`` (20).
 
 Requests are counted at the sandbox. Ratios are the minimal sync's wall time over the engine's
-(above 1: faster than the minimal sync). A benchmark, never a test: the machine is shared, so
+(above 1: faster than the minimal sync). ``--rounds N`` runs every engine N times, in turn, and
+reports each figure's median with the range of the wall times: on a shared machine one run's
+ratio can swing by a third. A benchmark, never a test: the machine is shared, so
 the load average is printed with the figures.
 """
 
@@ -45,6 +47,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +77,7 @@ class Result:
     peak_mb: float
     objects: int
     requests: int
+    spread: tuple[float, float] | None = None  # (fastest, slowest) seconds of several rounds
 
     @property
     def cpu_per_1000(self) -> float:
@@ -208,8 +212,11 @@ def run_one(args: argparse.Namespace, base_url: str, latency: int, db: str, name
     return result
 
 
-def run_dlt(args: argparse.Namespace, base_url: str, latency: int) -> tuple[Result, dict[str, str]]:
-    """The dlt pipeline, in the dlt venv's python, into a fresh DuckDB: its row, amount types."""
+def run_dlt(
+    args: argparse.Namespace, base_url: str, latency: int, types: dict[int, dict[str, str]]
+) -> Result:
+    """The dlt pipeline, in the dlt venv's python, into a fresh DuckDB: its row; the types it
+    gave the amounts go into ``types`` by latency."""
     with tempfile.TemporaryDirectory(prefix="compare-dlt-") as work:
         argv = [args.dlt_python, str(DLT_SCRIPT), base_url, SANDBOX_API_KEY]
         argv += [str(args.page_size), str(Path(work) / "dlt.duckdb")]
@@ -227,7 +234,8 @@ def run_dlt(args: argparse.Namespace, base_url: str, latency: int) -> tuple[Resu
         requests,
     )
     print(line(result), f"amount_types={out.get('amount_types')}", flush=True)
-    return result, out.get("amount_types", {})
+    types[latency] = out.get("amount_types", {})
+    return result
 
 
 def run_child(
@@ -274,6 +282,10 @@ def table(results: list[Result]) -> list[str]:
         "| CPU s / 1,000 objects | peak MB | objects | requests | requests/s |",
         "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    rounds = any(r.spread for r in results)
+    if rounds:  # medians of rounds: the wall times' range after the median
+        rows[0] = rows[0].replace("| seconds |", "| seconds (median) | range |")
+        rows[1] += "---:|"
     for r in results:
         # dlt writes to its own DuckDB: against the minimal sync on SQLite (else PostgreSQL).
         base = minimal.get((r.latency_ms, r.db)) or next(
@@ -288,11 +300,46 @@ def table(results: list[Result]) -> list[str]:
         # Scale-out runs are measured from outside the workers: no CPU or memory figure.
         cpu = f"{r.cpu_per_1000:.2f}" if r.cpu_seconds else "—"
         peak = f"{r.peak_mb:.0f}" if r.peak_mb else "—"
+        spread = f" {r.spread[0]:.2f}–{r.spread[1]:.2f} |" if r.spread else " — |"
         rows.append(
-            f"| {r.latency_ms} ms | {r.db} | {r.engine} | {r.seconds:.2f} | {ratio} "
+            f"| {r.latency_ms} ms | {r.db} | {r.engine} | {r.seconds:.2f} |"
+            f"{spread if rounds else ''} {ratio} "
             f"| {cpu} | {peak} | {r.objects:,} | {r.requests:,} | {r.requests_per_second:.0f} |"
         )
     return rows
+
+
+def median(runs: list[Result]) -> Result:
+    """One row for several runs of one engine: each figure's median, the wall times' range."""
+    if len(runs) == 1:
+        return runs[0]
+
+    def mid(values: list[float]) -> float:
+        ordered = sorted(values)
+        half = len(ordered) // 2
+        return ordered[half] if len(ordered) % 2 else (ordered[half - 1] + ordered[half]) / 2
+
+    seconds = [r.seconds for r in runs]
+    return Result(
+        runs[0].latency_ms,
+        runs[0].db,
+        runs[0].engine,
+        mid(seconds),
+        mid([r.cpu_seconds for r in runs]),
+        mid([r.peak_mb for r in runs]),
+        runs[0].objects,
+        int(mid([r.requests for r in runs])),
+        (min(seconds), max(seconds)),
+    )
+
+
+def rounds_of(count: int, runners: list[Any]) -> list[Result]:
+    """Each runner ``count`` times, in turn (a slow spell of the machine hits all alike)."""
+    runs: dict[int, list[Result]] = {}
+    for _ in range(count):
+        for n, runner in enumerate(runners):
+            runs.setdefault(n, []).append(runner())
+    return [median(runs[n]) for n in range(len(runners))]
 
 
 def scale_out(args: argparse.Namespace, base_url: str, latency: int, count: int) -> Result:
@@ -482,15 +529,16 @@ def main(argv: list[str]) -> None:
     for latency in args.latency_ms:
         config = SandboxConfig(seed=args.seed, orders=args.orders, latency_ms=latency)
         with start_sandbox(config) as running:
+            url = running.base_url
             for db in args.db:
-                for name in engines:
-                    results.append(run_one(args, running.base_url, latency, db, name))
+                runners = [partial(run_one, args, url, latency, db, name) for name in engines]
+                results += rounds_of(args.rounds, runners)
             if args.dlt_python:  # one DuckDB of its own, whatever --db says
-                result, dlt_types[latency] = run_dlt(args, running.base_url, latency)
-                results.append(result)
+                dlt = partial(run_dlt, args, url, latency, dlt_types)
+                results += rounds_of(args.rounds, [dlt])
             if latency == args.processes_latency_ms:
-                for count in args.processes:
-                    results.append(scale_out(args, running.base_url, latency, count))
+                runners = [partial(scale_out, args, url, latency, n) for n in args.processes]
+                results += rounds_of(args.rounds, runners)
     load.append(loadavg())
     text = report(args, results, load, dlt_types)
     print(text)
@@ -511,6 +559,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
         p.add_argument("--threads", type=int, default=4, help="TALLY_WORKER_THREADS")
         p.add_argument("--page-size", type=int, default=100)
     parser.add_argument("--orders", type=int, default=5000)
+    parser.add_argument("--rounds", type=int, default=1, help="runs of each engine: medians")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--latency-ms", type=int, nargs="+", default=[0, 5, 20])
     parser.add_argument(

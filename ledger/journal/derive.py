@@ -83,14 +83,14 @@ def plan_entries(
     ``derivers`` has none for (source, kind) or the payload cannot be derived, and
     ``UnbalancedEntry`` if a deriver ever broke the balance.
     """
-    deriver = deriver_for({**LEDGER_DERIVERS, **derivers}, snapshot.source, snapshot.kind)
-    with exact_arithmetic():
-        return _plan(snapshot, effective, deriver(snapshot, precision, history))
+    return _plan_with({**LEDGER_DERIVERS, **derivers}, snapshot, effective, precision, history)
 
 
 def journal_planner(derivers: DeriverTable) -> JournalPlanner:
     """``plan_entries`` bound to ``derivers``: the planner a ``LedgerStore`` appends with."""
-    table = dict(derivers)  # a snapshot of the table: later edits to the caller's copy don't leak
+    # A snapshot of the table, merged with the ledger's own once (not per snapshot): later
+    # edits to the caller's copy don't leak.
+    table = {**LEDGER_DERIVERS, **derivers}
 
     def planner(
         snapshot: Snapshot,
@@ -98,9 +98,21 @@ def journal_planner(derivers: DeriverTable) -> JournalPlanner:
         precision: PrecisionTable,
         history: History = NO_HISTORY,
     ) -> list[JournalEntry]:
-        return plan_entries(snapshot, effective, precision, table, history)
+        return _plan_with(table, snapshot, effective, precision, history)
 
     return planner
+
+
+def _plan_with(
+    table: DeriverTable,
+    snapshot: Snapshot,
+    effective: JournalEntry | None,
+    precision: PrecisionTable,
+    history: History,
+) -> list[JournalEntry]:
+    deriver = deriver_for(table, snapshot.source, snapshot.kind)
+    with exact_arithmetic():
+        return _plan(snapshot, effective, deriver(snapshot, precision, history))
 
 
 def _plan(

@@ -12,9 +12,10 @@ balances in the reporting view too). No quote: no value, never zero, and the ent
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
+from decimal import ROUND_HALF_EVEN, Context, Decimal
+from functools import lru_cache
 from typing import Any
 
 from ledger.chain import iso_utc
@@ -41,12 +42,21 @@ class Quote:
         return meta
 
 
+# A quotient can have endless digits, so the pro-rata division runs at a bounded precision (60
+# digits: far finer than the cent it is rounded to); the caller's exact context would try to
+# write them all. One context, called directly: building one per leg was most of the cost.
+_QUOTIENT = Context(prec=60)
+
+
 def _pro_rata(amount: Decimal, quote: Quote) -> Decimal:
-    """amount × value ÷ quantity. A quotient can have endless digits, so this one division
-    runs at a bounded precision (60 digits: far finer than the cent it is rounded to); the
-    caller's exact context would try to write them all."""
-    with localcontext(Context(prec=60)):
-        return amount * quote.value / quote.quantity
+    """amount × value ÷ quantity, each step at 60 significant digits."""
+    return _QUOTIENT.divide(_QUOTIENT.multiply(amount, quote.value), quote.quantity)
+
+
+@lru_cache(maxsize=64)
+def _minor_unit(currency: str) -> Decimal:
+    """The value's rounding unit in ``currency``: 0.01 unless the currency says otherwise."""
+    return Decimal(1).scaleb(-FIAT_MINOR_UNITS.get(currency, VALUE_PLACES))
 
 
 def valued(
@@ -55,7 +65,7 @@ def valued(
     """``postings`` with values from ``quote``, and the entry's meta (provenance or flag)."""
     if quote is None or quote.quantity == 0 or not postings:
         return tuple(postings), {"flags": [NO_PRICE]}
-    unit = Decimal(1).scaleb(-FIAT_MINOR_UNITS.get(quote.currency, VALUE_PLACES))
+    unit = _minor_unit(quote.currency)
     values: list[Decimal | None] = []
     for posting in postings:
         if posting.currency == quote.currency:
@@ -77,8 +87,9 @@ def valued(
             if postings[i].currency != quote.currency and abs(postings[i].amount) != quote.quantity
         ] or list(legs)
         known[max(candidates, key=lambda i: abs(known[i]))] += remainder
+    # Posting(...) rather than dataclasses.replace: this runs for every leg of every entry.
     out = tuple(
-        replace(p, value=v, value_currency=quote.currency)
+        Posting(p.account, p.currency, p.amount, v, quote.currency)
         for p, v in zip(postings, known, strict=True)
     )
     return out, quote.meta()
